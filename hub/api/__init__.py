@@ -1,0 +1,13 @@
+"""HTTP blueprints. Each is thin: parse, authenticate, call a service, shape the reply."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+
+def register_blueprints(app: Flask) -> None:
+    from hub.api import connectors, health, integrations
+
+    app.register_blueprint(health.blueprint)
+    app.register_blueprint(connectors.blueprint)
+    app.register_blueprint(integrations.blueprint)

@@ -1,0 +1,15 @@
+"""`GET /api/connectors`: what is installed and what each connector supports."""
+
+from __future__ import annotations
+
+from flask import Blueprint, jsonify
+
+from hub.state import current_hub
+
+blueprint = Blueprint("connectors", __name__)
+
+
+@blueprint.get("/api/connectors")
+def list_connectors():  # type: ignore[no-untyped-def]
+    plugins = current_hub().plugins
+    return jsonify({"connectors": [plugins.describe(cid) for cid in sorted(plugins.connectors)]})

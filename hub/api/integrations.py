@@ -1,0 +1,104 @@
+"""Integrations REST API (tenant from the API key only)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from flask import Blueprint, g, jsonify, request
+from pydantic import Field
+
+from hub import integrations as service
+from hub.auth import require_tenant
+from hub.errors import BadRequest, NotFound
+from hub.state import current_hub
+from hub.validation import StrictBody, parse_json_body
+
+blueprint = Blueprint("integrations", __name__)
+
+Name = Field(min_length=1, max_length=200)
+
+
+class CreateIntegration(StrictBody):
+    connector: str = Field(min_length=1, max_length=64)
+    name: str = Name
+    credentials: dict[str, str]
+    external_account_id: str | None = Field(default=None, max_length=255)
+
+
+class UpdateIntegration(StrictBody):
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    status: Literal["active", "disabled"] | None = None
+    credentials: dict[str, str] | None = None
+
+
+def _check_credentials(connector_id: str, credentials: dict[str, Any]) -> None:
+    info = current_hub().plugins.info(connector_id)
+    unknown = sorted(set(credentials) - set(info.credential_fields))
+    if unknown:
+        raise BadRequest(f"Unknown credential fields for {connector_id}: {', '.join(unknown)}.")
+    missing = [name for name in info.required_credentials if not credentials.get(name)]
+    if missing:
+        raise BadRequest(f"Missing credential fields for {connector_id}: {', '.join(missing)}.")
+
+
+@blueprint.get("/api/integrations")
+@require_tenant
+def list_integrations():  # type: ignore[no-untyped-def]
+    connector = request.args.get("connector") or None
+    status = request.args.get("status") or None
+    rows = service.get_tenant_integrations(g.tenant_id, connector=connector, status=status)
+    return jsonify({"integrations": [service.serialize_integration(row) for row in rows]})
+
+
+@blueprint.post("/api/integrations")
+@require_tenant
+def create_integration():  # type: ignore[no-untyped-def]
+    body = parse_json_body(request, CreateIntegration)
+    plugins = current_hub().plugins
+    if body.connector not in plugins.connectors:
+        raise NotFound("No such connector")
+    if not plugins.info(body.connector).credential_fields:
+        raise BadRequest(f"{body.connector} connects through OAuth; send the user to /api/oauth/start/{body.connector}.")
+    _check_credentials(body.connector, body.credentials)
+    integration = service.create_integration(
+        g.tenant_id,
+        connector=body.connector,
+        name=body.name,
+        credentials=body.credentials,
+        external_account_id=body.external_account_id,
+    )
+    return jsonify(service.serialize_integration(integration)), 201
+
+
+@blueprint.get("/api/integrations/<integration_id>")
+@require_tenant
+def get_integration(integration_id: str):  # type: ignore[no-untyped-def]
+    return jsonify(service.serialize_integration(service.get_integration_by_id(g.tenant_id, integration_id)))
+
+
+@blueprint.patch("/api/integrations/<integration_id>")
+@require_tenant
+def update_integration(integration_id: str):  # type: ignore[no-untyped-def]
+    integration = service.get_integration_by_id(g.tenant_id, integration_id)
+    body = parse_json_body(request, UpdateIntegration)
+    if body.name is None and body.status is None and body.credentials is None:
+        raise BadRequest("Nothing to change: give name, status or credentials.")
+    if body.credentials is not None:
+        if current_hub().plugins.connectors.get(integration.connector) is None:
+            raise BadRequest("The connector of this integration is not installed.")
+        if not current_hub().plugins.info(integration.connector).credential_fields:
+            raise BadRequest("OAuth credentials are replaced by connecting again, not by PATCH.")
+        _check_credentials(integration.connector, body.credentials)
+        integration = service.update_integration_credentials(g.tenant_id, integration_id, body.credentials)
+    if body.name is not None:
+        integration = service.rename_integration(g.tenant_id, integration_id, body.name)
+    if body.status is not None:
+        integration = service.update_integration_status(g.tenant_id, integration_id, body.status)
+    return jsonify(service.serialize_integration(integration))
+
+
+@blueprint.delete("/api/integrations/<integration_id>")
+@require_tenant
+def delete_integration(integration_id: str):  # type: ignore[no-untyped-def]
+    service.delete_integration(g.tenant_id, integration_id)
+    return "", 204

@@ -1,0 +1,46 @@
+"""The Flask application factory."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping
+from typing import Any
+
+from flask import Flask
+
+from hub.config import apply_development_defaults, load_settings
+from hub.connectors import PluginHost
+from hub.crypto import KeyRing
+from hub.database import init_database
+from hub.problems import register_problem_handlers
+from hub.state import HubState
+
+
+def create_app(config: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None) -> Flask:
+    """Defaults, then the environment, then `config`; refuses unsafe production settings."""
+    environ = os.environ if environ is None else environ
+    settings = load_settings(config, environ)
+    logging.basicConfig(level=settings["HUB_LOG_LEVEL"])
+    apply_development_defaults(settings)
+
+    app = Flask("hub", instance_path=settings["HUB_INSTANCE_PATH"])
+    app.config.update(settings)
+    app.config["MAX_CONTENT_LENGTH"] = None  # per-route limits; webhooks enforce their own
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+
+    keyring = KeyRing.from_setting(settings["ENCRYPTION_KEY"], settings.get("KMS_KEY"))
+    plugins = PluginHost(settings, environ).load()
+    app.extensions["hub"] = HubState(keyring=keyring, plugins=plugins, settings=settings)
+
+    init_database(app)
+    register_problem_handlers(app)
+
+    from hub.api import register_blueprints
+
+    register_blueprints(app)
+
+    from hub.cli import register_commands
+
+    register_commands(app)
+    return app

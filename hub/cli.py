@@ -1,0 +1,122 @@
+"""The `hub` command line: database, server, tenants, keys, connectors."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+from flask import Flask
+from flask.cli import FlaskGroup, with_appcontext
+
+from hub.state import current_hub
+
+
+def _create_app() -> Flask:
+    from hub.app import create_app
+
+    return create_app()
+
+
+@click.group(cls=FlaskGroup, create_app=_create_app, add_default_commands=False, add_version_option=False)
+def main() -> None:
+    """Operate the integration hub."""
+
+
+def register_commands(app: Flask) -> None:
+    for command in (db_group, serve_command, tenants_group, keys_group, connectors_group):
+        app.cli.add_command(command)
+
+
+@click.group("db", help="Database schema.")
+def db_group() -> None:
+    pass
+
+
+@db_group.command("upgrade", help="Run migrations to the newest revision.")
+@with_appcontext
+def db_upgrade() -> None:
+    from hub.database import current_revision, upgrade_database
+
+    upgrade_database()
+    click.echo(f"database at revision {current_revision()}")
+
+
+@click.command("serve", help="Run the development server (production: gunicorn 'hub:create_app()').")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True, type=int)
+@with_appcontext
+def serve_command(host: str, port: int) -> None:
+    from flask import current_app
+
+    current_app.run(host=host, port=port, debug=False, use_reloader=False, threaded=True)
+
+
+@click.group("tenants", help="Tenants and API keys.")
+def tenants_group() -> None:
+    pass
+
+
+@tenants_group.command("create", help="Create a tenant; prints its id and API key (shown once).")
+@click.argument("name")
+@with_appcontext
+def tenants_create(name: str) -> None:
+    from hub.tenants import create_tenant
+
+    tenant, api_key = create_tenant(name)
+    click.echo(f"tenant_id: {tenant.id}")
+    click.echo(f"api_key:   {api_key}")
+    click.echo("Store the API key now; it is not shown again.", err=True)
+
+
+@click.group("keys", help="Encryption key ring.")
+def keys_group() -> None:
+    pass
+
+
+@keys_group.command("generate", help="Print a new key-ring entry to put first in ENCRYPTION_KEY.")
+def keys_generate() -> None:
+    import os
+
+    from hub.crypto import generate_key_entry
+
+    click.echo(generate_key_entry(os.environ.get("KMS_KEY") or None))
+
+
+@keys_group.command("rotate", help="Re-encrypt every stored secret under the newest key.")
+@with_appcontext
+def keys_rotate() -> None:
+    from hub.keyrotation import rotate_keys
+
+    report = rotate_keys()
+    click.echo(f"re-encrypted {report.rotated} records under key {current_hub().keyring.current_key_id}")
+    if report.skipped_concurrent:
+        click.echo(f"{report.skipped_concurrent} records changed during rotation; run again to finish", err=True)
+        sys.exit(1)
+
+
+@click.group("connectors", help="Installed connectors.")
+def connectors_group() -> None:
+    pass
+
+
+@connectors_group.command("list", help="Installed connectors, broken plugins and app-level webhook URLs.")
+@with_appcontext
+def connectors_list() -> None:
+    from hub.connector_apps import app_webhook_url
+
+    plugins = current_hub().plugins
+    if not plugins.connectors:
+        click.echo("no connectors installed")
+    for cid in sorted(plugins.connectors):
+        d = plugins.describe(cid)
+        supports = ",".join(name for name, on in d["supports"].items() if on) or "-"
+        configured = "configured" if d["configured"] else "not configured"
+        click.echo(f"{cid:<12} {d['display_name']:<16} {d['auth_kind']:<8} {configured:<15} supports={supports}")
+        if d["webhook_routing"] in ("app", "both"):
+            click.echo(f"{'':<12} app webhook URL: {app_webhook_url(cid)}")
+    for broken in plugins.broken:
+        click.echo(f"BROKEN {broken.name}: {broken.error}", err=True)
+
+
+for _command in (db_group, serve_command, tenants_group, keys_group, connectors_group):
+    main.add_command(_command)

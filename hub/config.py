@@ -1,0 +1,181 @@
+"""Settings: defaults, then the environment, then explicit config.
+
+Development must work with no settings at all, so missing secrets are
+generated into the instance folder (with a warning). Production must never
+run on those conveniences, so `HUB_ENV=production` refuses to start and
+names every development default still in force.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import os
+import secrets
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from hub.errors import ConfigurationError
+
+log = logging.getLogger(__name__)
+
+DEFAULTS: dict[str, Any] = {
+    "HUB_ENV": "development",
+    "APP_BASE_URL": "http://127.0.0.1:5000",
+    "FRONTEND_URL": None,  # falls back to APP_BASE_URL
+    "REDIS_URL": None,
+    "HUB_REDIS_PREFIX": "hub",
+    "ENCRYPTION_KEY": None,
+    "KMS_KEY": None,
+    "HUB_PLUGINS": "",
+    "HUB_DISABLED_CONNECTORS": "",
+    "HUB_TENANT_RATE_LIMIT": "600/minute",
+    "HUB_WEBHOOK_RATE_LIMIT": "6000/minute",
+    "HUB_MAX_WEBHOOK_BYTES": 1024 * 1024,
+    "HUB_JOB_MAX_ATTEMPTS": 8,
+    "HUB_JOB_BACKOFF_SECONDS": 2.0,
+    "HUB_JOB_LEASE_SECONDS": 300,
+    "HUB_SYNC_INTERVAL_SECONDS": 3600,
+    "HUB_CONNECT_TOKEN_TTL_SECONDS": 900,
+    "HUB_OAUTH_STATE_TTL_SECONDS": 600,
+    "HUB_LOG_LEVEL": "INFO",
+}
+
+# Settings read from the environment by name. Connector settings
+# (`OAUTH_<ID>_*`, `<ID>_*`) are collected separately once the connectors are known.
+ENV_NAMES = (
+    "HUB_ENV",
+    "HUB_INSTANCE_PATH",
+    "DATABASE_URL",
+    "REDIS_URL",
+    "HUB_REDIS_PREFIX",
+    "ENCRYPTION_KEY",
+    "KMS_KEY",
+    "APP_BASE_URL",
+    "FRONTEND_URL",
+    "SECRET_KEY",
+    "HUB_PLUGINS",
+    "HUB_DISABLED_CONNECTORS",
+    "HUB_TENANT_RATE_LIMIT",
+    "HUB_WEBHOOK_RATE_LIMIT",
+    "HUB_MAX_WEBHOOK_BYTES",
+    "HUB_JOB_MAX_ATTEMPTS",
+    "HUB_JOB_BACKOFF_SECONDS",
+    "HUB_JOB_LEASE_SECONDS",
+    "HUB_SYNC_INTERVAL_SECONDS",
+    "HUB_CONNECT_TOKEN_TTL_SECONDS",
+    "HUB_OAUTH_STATE_TTL_SECONDS",
+    "HUB_LOG_LEVEL",
+)
+
+INTEGER_SETTINGS = {
+    "HUB_MAX_WEBHOOK_BYTES",
+    "HUB_JOB_MAX_ATTEMPTS",
+    "HUB_JOB_LEASE_SECONDS",
+    "HUB_SYNC_INTERVAL_SECONDS",
+    "HUB_CONNECT_TOKEN_TTL_SECONDS",
+    "HUB_OAUTH_STATE_TTL_SECONDS",
+}
+FLOAT_SETTINGS = {"HUB_JOB_BACKOFF_SECONDS"}
+
+
+def load_settings(explicit: Mapping[str, Any] | None, environ: Mapping[str, str]) -> dict[str, Any]:
+    """Merge defaults, the environment and explicit config, in that order."""
+    settings: dict[str, Any] = dict(DEFAULTS)
+    for name in ENV_NAMES:
+        if environ.get(name) not in (None, ""):
+            settings[name] = environ[name]
+    settings.update(explicit or {})
+    for name in INTEGER_SETTINGS:
+        settings[name] = _as_number(name, settings[name], int)
+    for name in FLOAT_SETTINGS:
+        settings[name] = _as_number(name, settings[name], float)
+    settings["HUB_INSTANCE_PATH"] = str(
+        Path(settings.get("HUB_INSTANCE_PATH") or "instance").resolve()
+    )
+    if not settings.get("FRONTEND_URL"):
+        settings["FRONTEND_URL"] = settings["APP_BASE_URL"]
+    settings["APP_BASE_URL"] = str(settings["APP_BASE_URL"]).rstrip("/")
+    settings["FRONTEND_URL"] = str(settings["FRONTEND_URL"]).rstrip("/")
+    return settings
+
+
+def _as_number(name: str, value: Any, kind: type) -> Any:
+    try:
+        return kind(value)
+    except (TypeError, ValueError):
+        raise ConfigurationError(f"{name} must be a number") from None
+
+
+def development_defaults_in_force(settings: Mapping[str, Any]) -> list[str]:
+    """Name every setting that still runs on a development convenience."""
+    problems = []
+    if not settings.get("SECRET_KEY"):
+        problems.append("SECRET_KEY is not set (a generated development key would be used)")
+    if not settings.get("ENCRYPTION_KEY"):
+        problems.append("ENCRYPTION_KEY is not set (a generated development key ring would be used)")
+    database_url = settings.get("DATABASE_URL") or ""
+    if not database_url:
+        problems.append("DATABASE_URL is not set (the embedded SQLite file would be used)")
+    elif database_url.startswith("sqlite"):
+        problems.append("DATABASE_URL points at SQLite; production needs PostgreSQL")
+    if settings.get("APP_BASE_URL") == DEFAULTS["APP_BASE_URL"]:
+        problems.append("APP_BASE_URL is the development default http://127.0.0.1:5000")
+    return problems
+
+
+def apply_development_defaults(settings: dict[str, Any]) -> None:
+    """Fill secrets and the database for development, or refuse in production."""
+    if settings["HUB_ENV"] == "production":
+        problems = development_defaults_in_force(settings)
+        if problems:
+            raise ConfigurationError(
+                "HUB_ENV=production refuses development defaults: " + "; ".join(problems)
+            )
+        return
+    instance = Path(settings["HUB_INSTANCE_PATH"])
+    if not settings.get("DATABASE_URL"):
+        instance.mkdir(parents=True, exist_ok=True)
+        settings["DATABASE_URL"] = f"sqlite:///{instance / 'hub.sqlite3'}"
+    if not settings.get("SECRET_KEY"):
+        settings["SECRET_KEY"] = _instance_secret(instance / "secret_key", lambda: secrets.token_urlsafe(48))
+        log.warning("SECRET_KEY is not set; using the development key in %s", instance)
+    if not settings.get("ENCRYPTION_KEY"):
+        settings["ENCRYPTION_KEY"] = _instance_secret(instance / "encryption_key", _new_key_entry)
+        log.warning("ENCRYPTION_KEY is not set; using the development key ring in %s", instance)
+
+
+def _new_key_entry() -> str:
+    from hub.crypto import generate_key_entry
+
+    return generate_key_entry()
+
+
+def _instance_secret(path: Path, make: Any) -> str:
+    """Read a generated secret, creating it once (mode 0600) if it does not exist."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path.read_text().strip()
+    value = make()
+    with os.fdopen(fd, "w") as handle:
+        handle.write(value + "\n")
+    return value
+
+
+def connector_settings(config: Mapping[str, Any], environ: Mapping[str, str], connector_id: str) -> dict[str, str]:
+    """The settings one connector may read: `<ID>_*` and `OAUTH_<ID>_*`, config over environment."""
+    upper = connector_id.upper()
+    prefixes = (f"{upper}_", f"OAUTH_{upper}_")
+    found = {k: v for k, v in environ.items() if k.startswith(prefixes) and v != ""}
+    found.update({k: v for k, v in config.items() if isinstance(k, str) and k.startswith(prefixes) and v is not None})
+    return {k: str(v) for k, v in found.items()}
+
+
+def b64decode_key(text: str) -> bytes:
+    """Decode url-safe or standard base64, padded or not."""
+    text = text.strip()
+    padded = text + "=" * (-len(text) % 4)
+    return base64.urlsafe_b64decode(padded.replace("+", "-").replace("/", "_"))

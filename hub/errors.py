@@ -1,0 +1,79 @@
+"""The hub's error hierarchy.
+
+Service code raises these; `hub.problems` turns each into one RFC 9457
+problem response. Messages are written for the API caller, so they never
+carry a credential, a token or a key: callers pass only safe text.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class HubError(Exception):
+    """Base of every error the hub reports to a caller."""
+
+    status: int = 500
+    title: str = "Internal error"
+    slug: str = "internal-error"
+
+    def __init__(self, detail: str | None = None, **extra: Any) -> None:
+        super().__init__(detail or self.title)
+        self.detail = detail or self.title
+        self.extra = extra
+
+
+class BadRequest(HubError):
+    status, title, slug = 400, "Bad request", "bad-request"
+
+
+class ValidationFailed(BadRequest):
+    title, slug = "Invalid request body", "validation-failed"
+
+
+class Unauthorized(HubError):
+    status, title, slug = 401, "Unauthorized", "unauthorized"
+
+
+class Forbidden(HubError):
+    status, title, slug = 403, "Forbidden", "forbidden"
+
+
+class NotFound(HubError):
+    status, title, slug = 404, "Not found", "not-found"
+
+
+class Conflict(HubError):
+    status, title, slug = 409, "Conflict", "conflict"
+
+
+class Gone(HubError):
+    status, title, slug = 410, "Gone", "gone"
+
+
+class PayloadTooLarge(HubError):
+    status, title, slug = 413, "Payload too large", "payload-too-large"
+
+
+class RateLimited(HubError):
+    status, title, slug = 429, "Too many requests", "rate-limited"
+
+
+class ServiceUnavailable(HubError):
+    status, title, slug = 503, "Service unavailable", "service-unavailable"
+
+
+class ConnectorNotConfigured(ServiceUnavailable):
+    title, slug = "Connector not configured", "connector-not-configured"
+
+
+class ConfigurationError(Exception):
+    """Raised at start-up when the settings cannot run the hub safely."""
+
+
+class DecryptionFailed(Exception):
+    """A ciphertext does not open under any key for its row (moved, tampered or unknown key)."""
+
+
+class PluginError(Exception):
+    """A connector plugin misbehaved (bad return value, missing required hook)."""

@@ -1,0 +1,77 @@
+"""The hooks a plugin may implement. Each is documented in docs/plugin_hooks.md.
+
+Connector hooks (everything but `process_event`) are dispatched by the core
+to the ONE connector a call addresses; a connector never sees another
+connector's traffic. Every hook is called with keyword arguments; an
+implementation may accept only the ones it needs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import pluggy
+
+hookspec = pluggy.HookspecMarker("hub")
+hookimpl = pluggy.HookimplMarker("hub")
+
+
+@hookspec
+def connector_info():  # type: ignore[no-untyped-def]
+    """Describe the connector: display name, auth kind, what it supports.
+
+    Required for every connector. Returns a `hub.types.ConnectorInfo`.
+    """
+
+
+@hookspec
+def oauth_config(settings: Mapping[str, str]):  # type: ignore[no-untyped-def]
+    """How to run OAuth 2 against this provider. Returns `hub.types.OAuthConfig`."""
+
+
+@hookspec
+def oauth_account(token: Mapping[str, Any], session: Any, settings: Mapping[str, str]):  # type: ignore[no-untyped-def]
+    """Which provider account a fresh OAuth token belongs to. Returns `hub.types.AccountInfo`."""
+
+
+@hookspec
+def verify_signature(request: Any, credentials: Mapping[str, Any] | None, settings: Mapping[str, str], now: float):  # type: ignore[no-untyped-def]
+    """Check a webhook's signature over the raw body. Returns True only when valid and fresh."""
+
+
+@hookspec
+def webhook_handshake(request: Any, settings: Mapping[str, str]):  # type: ignore[no-untyped-def]
+    """Answer a provider's endpoint handshake. Returns `hub.types.WebhookResponse` or None."""
+
+
+@hookspec
+def normalize(request: Any, settings: Mapping[str, str]):  # type: ignore[no-untyped-def]
+    """Turn a verified webhook into events. Returns a list of `hub.types.NormalizedEvent`.
+
+    Raise ValueError for a body the connector cannot read (the caller gets 400).
+    """
+
+
+@hookspec
+def sync(session: Any, credentials: Mapping[str, Any], cursor: str | None, settings: Mapping[str, str]):  # type: ignore[no-untyped-def]
+    """Fetch one page of records since `cursor`. Returns `hub.types.SyncResult`."""
+
+
+@hookspec
+def revoke(session: Any, credentials: Mapping[str, Any], settings: Mapping[str, str]):  # type: ignore[no-untyped-def]
+    """Revoke the grant at the provider when an integration is deleted. Returns None."""
+
+
+@hookspec
+def check_health(session: Any, credentials: Mapping[str, Any], settings: Mapping[str, str]):  # type: ignore[no-untyped-def]
+    """Make one cheap authenticated call. Returns `hub.types.HealthResult`."""
+
+
+@hookspec
+def process_event(event: Mapping[str, Any]):  # type: ignore[no-untyped-def]
+    """Act on one normalized event (a CloudEvent dict). Every implementation runs.
+
+    Raise to make the event retry. Must be idempotent: an event may be
+    delivered to a processor more than once after a crash.
+    """

@@ -1,0 +1,188 @@
+"""Database tables. Alembic revisions under `migrations/` create exactly these.
+
+Every row that belongs to a tenant carries `tenant_id`, and every query in
+the service modules filters on it: another tenant's id behaves as not found.
+Secrets are stored only as hashes (API keys, webhook secret lookup) or as
+key-ring ciphertexts (credentials, webhook secrets shown to their tenant).
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timezone
+from typing import Any
+
+import sqlalchemy as sa
+from flask_sqlalchemy import SQLAlchemy
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+db = SQLAlchemy(model_class=Base)
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def new_id() -> str:
+    return str(uuid.uuid4())
+
+
+class UTCDateTime(sa.types.TypeDecorator):
+    """Aware UTC datetimes on every database (SQLite keeps no zone of its own)."""
+
+    impl = sa.DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        return value.astimezone(timezone.utc).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=timezone.utc)
+
+
+class Tenant(db.Model):
+    __tablename__ = "tenants"
+
+    id: Mapped[str] = mapped_column(sa.String(36), primary_key=True, default=new_id)
+    name: Mapped[str] = mapped_column(sa.String(200))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class ApiKey(db.Model):
+    """A tenant API key, stored as its SHA-256 (the key itself has 256 bits of entropy)."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[str] = mapped_column(sa.String(36), primary_key=True, default=new_id)
+    tenant_id: Mapped[str] = mapped_column(sa.ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    key_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    prefix: Mapped[str] = mapped_column(sa.String(16))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+class Integration(db.Model):
+    """One tenant's connection to one provider account."""
+
+    __tablename__ = "integrations"
+    __table_args__ = (
+        sa.Index("ix_integrations_tenant_connector", "tenant_id", "connector"),
+        sa.Index("ix_integrations_connector_account", "connector", "external_account_id"),
+    )
+
+    id: Mapped[str] = mapped_column(sa.String(36), primary_key=True, default=new_id)
+    tenant_id: Mapped[str] = mapped_column(sa.ForeignKey("tenants.id", ondelete="CASCADE"))
+    connector: Mapped[str] = mapped_column(sa.String(64))
+    name: Mapped[str] = mapped_column(sa.String(200))
+    status: Mapped[str] = mapped_column(sa.String(32), default="active")
+    external_account_id: Mapped[str | None] = mapped_column(sa.String(255), nullable=True)
+    end_user_id: Mapped[str | None] = mapped_column(sa.String(255), nullable=True)
+    webhook_secret_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    webhook_secret_ciphertext: Mapped[str] = mapped_column(sa.Text)
+    credentials_ciphertext: Mapped[str] = mapped_column(sa.Text)
+    key_id: Mapped[str] = mapped_column(sa.String(32))
+    version: Mapped[int] = mapped_column(sa.Integer, default=1)
+    token_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    sync_cursor: Mapped[str | None] = mapped_column(sa.Text, nullable=True)
+    last_synced_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    health_status: Mapped[str | None] = mapped_column(sa.String(32), nullable=True)
+    last_health_check_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+    deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+class ConnectorApp(db.Model):
+    """Per-connector app state: the app-level webhook secret, generated once."""
+
+    __tablename__ = "connector_apps"
+
+    connector: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    webhook_secret_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    webhook_secret_ciphertext: Mapped[str] = mapped_column(sa.Text)
+    key_id: Mapped[str] = mapped_column(sa.String(32))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class OAuthState(db.Model):
+    """Server-side OAuth state for embedded mode (Redis holds it when REDIS_URL is set)."""
+
+    __tablename__ = "oauth_states"
+
+    state_hash: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    payload_ciphertext: Mapped[str] = mapped_column(sa.Text)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class Lock(db.Model):
+    """A named lease used as a cross-process lock when Redis is not configured."""
+
+    __tablename__ = "locks"
+
+    name: Mapped[str] = mapped_column(sa.String(200), primary_key=True)
+    owner: Mapped[str] = mapped_column(sa.String(64))
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class WebhookEvent(db.Model):
+    """A received (or synced) provider event, normalized to a CloudEvent.
+
+    Unique on (integration, provider event id): the dedupe guarantee lives in
+    the database, not in process memory.
+    """
+
+    __tablename__ = "webhook_events"
+    __table_args__ = (
+        sa.UniqueConstraint("integration_id", "provider_event_id", name="uq_webhook_events_dedupe"),
+        sa.Index("ix_webhook_events_tenant_received", "tenant_id", "received_at"),
+        sa.Index("ix_webhook_events_status", "status"),
+    )
+
+    id: Mapped[str] = mapped_column(sa.String(36), primary_key=True, default=new_id)
+    tenant_id: Mapped[str] = mapped_column(sa.ForeignKey("tenants.id", ondelete="CASCADE"))
+    integration_id: Mapped[str] = mapped_column(sa.ForeignKey("integrations.id", ondelete="CASCADE"))
+    connector: Mapped[str] = mapped_column(sa.String(64))
+    provider_event_id: Mapped[str] = mapped_column(sa.String(255))
+    type: Mapped[str] = mapped_column(sa.String(255))
+    subject: Mapped[str | None] = mapped_column(sa.String(255), nullable=True)
+    occurred_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    payload: Mapped[dict] = mapped_column(sa.JSON)
+    status: Mapped[str] = mapped_column(sa.String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(sa.Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(sa.Text, nullable=True)
+    processed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+class Job(db.Model):
+    """The outbox: the durable truth of queued work. Huey only carries the job id."""
+
+    __tablename__ = "jobs"
+    __table_args__ = (sa.Index("ix_jobs_status_run_at", "status", "run_at"),)
+
+    id: Mapped[str] = mapped_column(sa.String(36), primary_key=True, default=new_id)
+    queue: Mapped[str] = mapped_column(sa.String(32))
+    kind: Mapped[str] = mapped_column(sa.String(32))
+    tenant_id: Mapped[str | None] = mapped_column(sa.String(36), nullable=True)
+    event_id: Mapped[str | None] = mapped_column(sa.ForeignKey("webhook_events.id", ondelete="CASCADE"), nullable=True, index=True)
+    integration_id: Mapped[str | None] = mapped_column(sa.String(36), nullable=True)
+    status: Mapped[str] = mapped_column(sa.String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(sa.Integer, default=0)
+    max_attempts: Mapped[int] = mapped_column(sa.Integer, default=8)
+    run_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    last_error: Mapped[str | None] = mapped_column(sa.Text, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)

@@ -1,0 +1,61 @@
+"""RFC 9457 problem responses: the one place errors become HTTP.
+
+Unexpected exceptions are logged server-side and answered with a bare 500
+problem: a response never carries a stack trace, a token or a key.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Flask, Response, json
+from werkzeug.exceptions import HTTPException
+
+from hub.errors import HubError
+
+log = logging.getLogger(__name__)
+
+PROBLEM_TYPE_BASE = "https://hub.dev/problems/"
+PROBLEM_MIMETYPE = "application/problem+json"
+
+
+def problem(status: int, title: str, detail: str | None = None, slug: str | None = None, **extra: Any) -> Response:
+    body: dict[str, Any] = {
+        "type": PROBLEM_TYPE_BASE + (slug or title.lower().replace(" ", "-")),
+        "title": title,
+        "status": status,
+        "detail": detail or title,
+    }
+    body.update(extra)
+    response = Response(json.dumps(body), status=status, mimetype=PROBLEM_MIMETYPE)
+    return response
+
+
+def _from_hub_error(error: HubError) -> Response:
+    headers = error.extra.pop("headers", None) if error.extra else None
+    response = problem(error.status, error.title, error.detail, error.slug, **error.extra)
+    for name, value in (headers or {}).items():
+        response.headers[name] = value
+    return response
+
+
+def _from_http_exception(error: HTTPException) -> Response:
+    status = error.code or 500
+    title = error.name or "Error"
+    response = problem(status, title, error.description if status < 500 else title)
+    valid_methods = getattr(error, "valid_methods", None)
+    if status == 405 and valid_methods:
+        response.headers["Allow"] = ", ".join(valid_methods)
+    return response
+
+
+def _from_unexpected(error: Exception) -> Response:
+    log.exception("unhandled error: %s", type(error).__name__)
+    return problem(500, "Internal error", "The hub could not complete the request.", "internal-error")
+
+
+def register_problem_handlers(app: Flask) -> None:
+    app.register_error_handler(HubError, _from_hub_error)
+    app.register_error_handler(HTTPException, _from_http_exception)
+    app.register_error_handler(Exception, _from_unexpected)

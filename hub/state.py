@@ -1,0 +1,22 @@
+"""The hub's per-app state, kept in `app.extensions["hub"]` (never a module global)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from flask import current_app
+
+from hub.connectors import PluginHost
+from hub.crypto import KeyRing
+
+
+@dataclass
+class HubState:
+    keyring: KeyRing
+    plugins: PluginHost
+    settings: dict[str, Any]
+
+
+def current_hub() -> HubState:
+    return current_app.extensions["hub"]

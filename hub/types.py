@@ -1,0 +1,135 @@
+"""Plain values that cross the plugin boundary.
+
+Hooks receive and return only these (and builtins), never database rows,
+queue handles or keys, so a connector package depends on nothing of the
+core but this module and `hub.hookimpl`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+AuthKind = Literal["oauth2", "api_key", "none"]
+WebhookRouting = Literal["integration", "app", "both", "none"]
+
+
+@dataclass(frozen=True)
+class ConnectorInfo:
+    """What a connector is and what it supports; shown by `GET /api/connectors`.
+
+    credential_fields: for API-key connectors, the fields a tenant posts in
+    `credentials` mapped to a one-line description. required_credentials
+    lists the ones that must be present.
+    webhook_routing: "integration" (each integration has its own URL), "app"
+    (one URL for the connector app; the connector names the account in each
+    event), "both", or "none".
+    """
+
+    display_name: str
+    auth_kind: AuthKind
+    description: str = ""
+    credential_fields: Mapping[str, str] = field(default_factory=dict)
+    required_credentials: tuple[str, ...] = ()
+    webhook_routing: WebhookRouting = "none"
+    supports_sync: bool = False
+    supports_revoke: bool = False
+    supports_health_check: bool = False
+
+
+@dataclass(frozen=True)
+class OAuthConfig:
+    """How to run the OAuth 2 authorization-code flow against one provider.
+
+    The core fills `client_id` and `client_secret` from
+    `OAUTH_<ID>_CLIENT_ID` / `_CLIENT_SECRET` and lets
+    `OAUTH_<ID>_AUTHORIZE_URL` / `_TOKEN_URL` override the URLs.
+    """
+
+    authorize_url: str
+    token_url: str
+    scopes: tuple[str, ...] = ()
+    scope_separator: str = " "
+    extra_authorize_params: Mapping[str, str] = field(default_factory=dict)
+    pkce: bool = True
+    token_endpoint_auth_method: Literal["client_secret_post", "client_secret_basic"] = "client_secret_post"
+    revoke_url: str | None = None
+    client_id: str | None = None
+    client_secret: str | None = None
+
+
+@dataclass(frozen=True)
+class AccountInfo:
+    """The provider account an OAuth grant belongs to (dedupes re-connects)."""
+
+    external_account_id: str
+    display_name: str | None = None
+
+
+@dataclass(frozen=True)
+class WebhookRequest:
+    """An inbound webhook as the provider sent it. `headers` keys are lower-case."""
+
+    headers: Mapping[str, str]
+    body: bytes
+    query: Mapping[str, str] = field(default_factory=dict)
+    content_type: str = ""
+
+    def header(self, name: str, default: str | None = None) -> str | None:
+        return self.headers.get(name.lower(), default)
+
+
+@dataclass(frozen=True)
+class WebhookResponse:
+    """A reply the connector gives instead of ingesting (e.g. Slack's url_verification)."""
+
+    status: int = 200
+    body: bytes = b""
+    content_type: str = "text/plain"
+
+
+@dataclass(frozen=True)
+class NormalizedEvent:
+    """One provider event in CloudEvents terms.
+
+    id: the provider's event id, the dedupe key within an integration.
+    account: the provider account the event belongs to (routes app-level
+    webhooks; may be None for per-integration endpoints).
+    integration_status: when set (e.g. "revoked" on a deauthorization), the
+    core moves the receiving integration to that status.
+    """
+
+    id: str
+    type: str
+    data: Any
+    subject: str | None = None
+    time: datetime | None = None
+    account: str | None = None
+    integration_status: str | None = None
+
+
+@dataclass(frozen=True)
+class SyncResult:
+    """One page of a sync: records to ingest and the cursor to resume from.
+
+    has_more asks the core to call `sync` again (with `cursor`) in a new job,
+    so a long backfill never holds one worker for its whole length.
+    retry_after asks the core to try again later (rate limited), keeping the
+    cursor.
+    """
+
+    records: list[NormalizedEvent]
+    cursor: str | None
+    has_more: bool = False
+    retry_after: float | None = None
+
+
+@dataclass(frozen=True)
+class HealthResult:
+    """The outcome of a cheap authenticated call made to test an integration."""
+
+    ok: bool
+    detail: str = ""
+    needs_reauth: bool = False

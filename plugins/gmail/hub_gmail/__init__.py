@@ -1,0 +1,1 @@
+"""Gmail connector for hub."""
