@@ -218,6 +218,9 @@ class PluginHost:
     def check_health(self, connector_id: str, *, session: Any, credentials: Mapping[str, Any]) -> HealthResult | None:
         return self._call(connector_id, "check_health", session=session, credentials=credentials, settings=self.settings_for(connector_id))
 
+    def renew_subscription(self, connector_id: str, *, session: Any, credentials: Mapping[str, Any]) -> dict[str, Any] | None:
+        return self._call(connector_id, "renew_subscription", session=session, credentials=credentials, settings=self.settings_for(connector_id))
+
     def process_event(self, event: Mapping[str, Any]) -> None:
         """Run every processor; the first exception propagates so the event retries."""
         self.pm.hook.process_event(event=event)

@@ -69,6 +69,14 @@ def check_health(session: Any, credentials: Mapping[str, Any], settings: Mapping
 
 
 @hookspec
+def renew_subscription(session: Any, credentials: Mapping[str, Any], settings: Mapping[str, str]):  # type: ignore[no-untyped-def]
+    """Renew a provider-side subscription that expires (Gmail's users.watch). Periodic.
+
+    Returns a dict of credential fields to store (merged into the credentials), or None.
+    """
+
+
+@hookspec
 def process_event(event: Mapping[str, Any]):  # type: ignore[no-untyped-def]
     """Act on one normalized event (a CloudEvent dict). Every implementation runs.
 

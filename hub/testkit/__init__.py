@@ -1,0 +1,1 @@
+"""Test helpers for the hub and connector plugins: real local servers, no mocks."""

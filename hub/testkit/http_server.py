@@ -1,0 +1,27 @@
+"""Run a WSGI app (a fake provider API, an OAuth server) on 127.0.0.1 for a test.
+
+Tests talk to it over real HTTP, exactly as the hub talks to a provider.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from werkzeug.serving import make_server
+
+
+@contextmanager
+def serve_wsgi(app: Any, host: str = "127.0.0.1") -> Iterator[str]:
+    """Serve `app` on a free port in a thread; yields its base URL (no trailing slash)."""
+    server = make_server(host, 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, name="fake-provider", daemon=True)
+    thread.start()
+    try:
+        yield f"http://{host}:{server.server_port}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
