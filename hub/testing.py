@@ -67,13 +67,9 @@ def redis_url() -> str:
 @pytest.fixture(scope="session")
 def redis_prefix(redis_url: str) -> Iterator[str]:
     """A key prefix no other test run uses; its keys are deleted at the end."""
-    import redis
-
     prefix = f"hubtest:{RUN_ID}:{_worker_suffix()}"
     yield prefix
-    client = redis.Redis.from_url(redis_url)
-    for key in client.scan_iter(match=f"{prefix}*", count=1000):
-        client.delete(key)
+    _delete_redis_keys(redis_url, prefix)
 
 
 @pytest.fixture
@@ -166,8 +162,11 @@ def make_app(database_url: str, tmp_path: Any) -> Iterator[AppFactory]:
 
     built: list[Any] = []
 
+    redis_prefix = f"hubtest:{RUN_ID}:{_worker_suffix()}:{secrets.token_hex(3)}"
+
     def factory(environ: dict[str, str] | None = None, **config: Any) -> Any:
         settings = base_config(database_url, str(tmp_path / "instance"))
+        settings["HUB_REDIS_PREFIX"] = redis_prefix
         settings.update(config)
         env = clean_environ()
         env.update(environ or {})
@@ -185,6 +184,27 @@ def make_app(database_url: str, tmp_path: Any) -> Iterator[AppFactory]:
     for app in built:
         with app.app_context():
             db.engine.dispose()
+    redis_urls = {app.config.get("REDIS_URL") for app in built} - {None, ""}
+    for url in redis_urls:
+        _delete_redis_keys(url, redis_prefix)
+
+
+def _delete_redis_keys(url: str, prefix: str) -> None:
+    """Delete every key that carries this test's prefix (anywhere in the key: Huey puts its own first)."""
+    import redis
+
+    try:
+        client = redis.Redis.from_url(url, socket_connect_timeout=2)
+        for key in client.scan_iter(match=f"*{prefix}*", count=1000):
+            client.delete(key)
+    except redis.RedisError:
+        pass
+
+
+@pytest.fixture(autouse=True)
+def _push_request_context() -> None:
+    """Replace pytest-flask's shared request context: each test request gets its own
+    app context and database session, exactly as in production."""
 
 
 @pytest.fixture

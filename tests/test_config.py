@@ -1,0 +1,78 @@
+"""Settings precedence, development conveniences and the production refusal."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from hub.app import create_app
+from hub.crypto import generate_key_entry
+from hub.errors import ConfigurationError
+
+
+def test_production_refuses_every_development_default_and_names_each(tmp_path):
+    with pytest.raises(ConfigurationError) as failure:
+        create_app({"HUB_INSTANCE_PATH": str(tmp_path)}, environ={"HUB_ENV": "production"})
+    message = str(failure.value)
+    for name in ("SECRET_KEY", "ENCRYPTION_KEY", "DATABASE_URL", "APP_BASE_URL"):
+        assert name in message
+    assert not (tmp_path / "secret_key").exists(), "nothing is generated in production"
+
+
+def test_production_refuses_sqlite(tmp_path):
+    environ = {
+        "HUB_ENV": "production",
+        "SECRET_KEY": "s" * 40,
+        "ENCRYPTION_KEY": generate_key_entry(),
+        "DATABASE_URL": f"sqlite:///{tmp_path}/x.db",
+        "APP_BASE_URL": "https://hub.example.com",
+    }
+    with pytest.raises(ConfigurationError) as failure:
+        create_app({"HUB_INSTANCE_PATH": str(tmp_path)}, environ=environ)
+    assert "SQLite" in str(failure.value)
+    assert "SECRET_KEY" not in str(failure.value)
+
+
+def test_production_starts_on_explicit_settings(tmp_path):
+    environ = {
+        "HUB_ENV": "production",
+        "SECRET_KEY": "s" * 40,
+        "ENCRYPTION_KEY": generate_key_entry(),
+        "DATABASE_URL": "postgresql://127.0.0.1:5432/test",
+        "APP_BASE_URL": "https://hub.example.com",
+    }
+    app = create_app({"HUB_INSTANCE_PATH": str(tmp_path)}, environ=environ)
+    assert app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql+psycopg://")
+
+
+def test_development_with_no_settings_generates_keys_in_the_instance_folder(tmp_path, caplog):
+    with caplog.at_level(logging.WARNING):
+        app = create_app(None, environ={"HUB_INSTANCE_PATH": str(tmp_path)})
+    assert app.config["DATABASE_URL"] == f"sqlite:///{tmp_path / 'hub.sqlite3'}"
+    assert (tmp_path / "secret_key").stat().st_mode & 0o077 == 0
+    assert (tmp_path / "encryption_key").exists()
+    assert "ENCRYPTION_KEY is not set" in caplog.text
+    again = create_app(None, environ={"HUB_INSTANCE_PATH": str(tmp_path)})
+    assert again.config["SECRET_KEY"] == app.config["SECRET_KEY"], "generated once, then reused"
+    assert app.config["SECRET_KEY"] not in caplog.text
+
+
+def test_environment_overrides_defaults_and_config_overrides_environment(tmp_path):
+    environ = {"HUB_INSTANCE_PATH": str(tmp_path), "HUB_MAX_WEBHOOK_BYTES": "2048", "APP_BASE_URL": "https://env.example/"}
+    app = create_app({"APP_BASE_URL": "https://config.example"}, environ=environ)
+    assert app.config["HUB_MAX_WEBHOOK_BYTES"] == 2048
+    assert app.config["APP_BASE_URL"] == "https://config.example"
+    assert app.config["FRONTEND_URL"] == "https://config.example"
+
+
+def test_a_non_numeric_limit_is_a_configuration_error(tmp_path):
+    with pytest.raises(ConfigurationError):
+        create_app(None, environ={"HUB_INSTANCE_PATH": str(tmp_path), "HUB_MAX_WEBHOOK_BYTES": "lots"})
+
+
+def test_connector_settings_come_from_config_over_environment(tmp_path):
+    environ = {"HUB_INSTANCE_PATH": str(tmp_path), "SLACK_SIGNING_SECRET": "env", "OAUTH_SLACK_CLIENT_ID": "cid", "STRIPE_WEBHOOK_SECRET": "other"}
+    app = create_app({"SLACK_SIGNING_SECRET": "config"}, environ=environ)
+    settings = app.extensions["hub"].plugins.settings_for("slack")
+    assert settings == {"SLACK_SIGNING_SECRET": "config", "OAUTH_SLACK_CLIENT_ID": "cid"}

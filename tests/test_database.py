@@ -1,0 +1,111 @@
+"""Migrations match the models on both databases; the service layer's guarantees."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+
+from hub import locks
+from hub.database import current_revision, head_revision
+from hub.errors import Conflict, NotFound
+from hub.integrations import (
+    create_integration,
+    delete_integration,
+    get_integration_by_id,
+    get_integration_with_credentials,
+    get_tenant_integrations,
+    update_integration_credentials,
+    update_integration_status,
+)
+from hub.models import db
+
+
+def test_migrations_are_at_head_and_match_the_models(app):
+    with app.app_context():
+        assert current_revision() == head_revision()
+        with db.engine.connect() as connection:
+            context = MigrationContext.configure(connection, opts={"compare_type": False})
+            diff = compare_metadata(context, db.metadata)
+        assert diff == []
+
+
+def test_the_dedupe_revision_keeps_its_name(app):
+    from alembic.script import ScriptDirectory
+    from alembic.config import Config
+
+    from hub.database import MIGRATIONS_PATH
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_PATH))
+    assert ScriptDirectory.from_config(config).get_revision("0007_webhook_events_dedupe") is not None
+
+
+def test_every_service_function_is_tenant_scoped(app, tenant, other_tenant):
+    with app.app_context():
+        row = create_integration(tenant.id, connector="stripe", name="a", credentials={"api_key": "k"})
+        for call in (
+            lambda: get_integration_by_id(other_tenant.id, row.id),
+            lambda: get_integration_with_credentials(other_tenant.id, row.id),
+            lambda: update_integration_credentials(other_tenant.id, row.id, {"api_key": "x"}),
+            lambda: update_integration_status(other_tenant.id, row.id, "disabled"),
+            lambda: delete_integration(other_tenant.id, row.id),
+        ):
+            with pytest.raises(NotFound):
+                call()
+        assert get_tenant_integrations(other_tenant.id) == []
+        assert get_integration_with_credentials(tenant.id, row.id)[1] == {"api_key": "k"}
+
+
+def test_a_stale_credentials_write_is_refused(app, tenant):
+    with app.app_context():
+        row = create_integration(tenant.id, connector="stripe", name="a", credentials={"api_key": "k1"})
+        update_integration_credentials(tenant.id, row.id, {"api_key": "k2"}, expected_version=1)
+        with pytest.raises(Conflict):
+            update_integration_credentials(tenant.id, row.id, {"api_key": "k3"}, expected_version=1)
+        assert get_integration_with_credentials(tenant.id, row.id)[1] == {"api_key": "k2"}
+
+
+@pytest.fixture(params=["database", "redis"])
+def lock_app(request, make_app):
+    if request.param == "redis":
+        return make_app(REDIS_URL=request.getfixturevalue("redis_url"))
+    return make_app()
+
+
+def test_a_lease_is_exclusive_until_released_or_expired(lock_app):
+    with lock_app.app_context():
+        token = locks.acquire("refresh:one", ttl_seconds=30)
+        assert token is not None
+        assert locks.acquire("refresh:one", ttl_seconds=30) is None
+        locks.release("refresh:one", "someone-else")
+        assert locks.acquire("refresh:one", ttl_seconds=30) is None, "only the holder releases"
+        locks.release("refresh:one", token)
+        short = locks.acquire("refresh:one", ttl_seconds=0.05)
+        assert short is not None
+        threading.Event().wait(0.1)
+        assert locks.acquire("refresh:one", ttl_seconds=30) is not None, "an expired lease can be taken over"
+
+
+def test_concurrent_holders_never_overlap(lock_app):
+    inside = []
+    overlaps = []
+
+    def worker():
+        with lock_app.app_context():
+            for _ in range(5):
+                with locks.hold("critical", ttl_seconds=10, wait_seconds=20, poll_seconds=0.005):
+                    inside.append(1)
+                    if len(inside) > 1:
+                        overlaps.append(1)
+                    threading.Event().wait(0.002)
+                    inside.pop()
+
+    threads = [threading.Thread(target=worker) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert overlaps == []
