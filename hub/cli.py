@@ -47,8 +47,10 @@ def db_upgrade() -> None:
 @with_appcontext
 def serve_command(host: str, port: int) -> None:
     from flask import current_app
+    from werkzeug.serving import run_simple
 
-    current_app.run(host=host, port=port, debug=False, use_reloader=False, threaded=True)
+    click.echo(f"hub serving on http://{host}:{port}")
+    run_simple(host, port, current_app._get_current_object(), threaded=True, use_reloader=False)
 
 
 @click.group("tenants", help="Tenants and API keys.")
