@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import os
 from collections.abc import Mapping
 from typing import Any
@@ -13,7 +12,9 @@ from hub.config import apply_development_defaults, load_settings
 from hub.connectors import PluginHost
 from hub.crypto import KeyRing
 from hub.database import init_database
+from hub.logs import configure_logging, init_request_ids
 from hub.problems import register_problem_handlers
+from hub.ratelimit import init_rate_limits
 from hub.state import HubState
 
 
@@ -21,7 +22,7 @@ def create_app(config: Mapping[str, Any] | None = None, environ: Mapping[str, st
     """Defaults, then the environment, then `config`; refuses unsafe production settings."""
     environ = os.environ if environ is None else environ
     settings = load_settings(config, environ)
-    logging.basicConfig(level=settings["HUB_LOG_LEVEL"])
+    configure_logging(settings["HUB_LOG_LEVEL"])
     apply_development_defaults(settings)
 
     app = Flask("hub", instance_path=settings["HUB_INSTANCE_PATH"])
@@ -35,6 +36,8 @@ def create_app(config: Mapping[str, Any] | None = None, environ: Mapping[str, st
 
     init_database(app)
     register_problem_handlers(app)
+    init_request_ids(app)
+    init_rate_limits(app)
 
     from hub.api import register_blueprints
 

@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 from flask import g, request
 
 from hub.errors import BadRequest, Unauthorized
+from hub.ratelimit import limit_tenant
 from hub.tenants import tenant_for_api_key
 
 View = TypeVar("View", bound=Callable[..., Any])
@@ -48,6 +49,7 @@ def require_tenant(view: View) -> View:
     @functools.wraps(view)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         g.tenant_id = authenticate_api_key()
+        limit_tenant(g.tenant_id)
         refuse_tenant_override()
         return view(*args, **kwargs)
 

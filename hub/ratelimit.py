@@ -1,0 +1,68 @@
+"""Rate limits per tenant (management API) and per integration (webhook ingestion).
+
+Built on the `limits` library with a moving window. With `REDIS_URL` set the
+counters live in Redis, shared by every API process and machine; without it
+(embedded, one machine) they live in process memory. An exceeded limit is a
+429 problem with `Retry-After`.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Any
+
+from flask import Flask, current_app
+from limits import RateLimitItem, parse
+from limits.storage import MemoryStorage, RedisStorage
+from limits.strategies import MovingWindowRateLimiter
+
+from hub.errors import RateLimited, ServiceUnavailable
+
+
+class RateLimits:
+    def __init__(self, app: Flask) -> None:
+        redis_url = app.config.get("REDIS_URL")
+        if redis_url:
+            storage: Any = RedisStorage(redis_url, key_prefix=f"{app.config['HUB_REDIS_PREFIX']}:ratelimit")
+        else:
+            storage = MemoryStorage()
+        self.limiter = MovingWindowRateLimiter(storage)
+        self.tenant_limit = self._parse(app.config.get("HUB_TENANT_RATE_LIMIT"))
+        self.webhook_limit = self._parse(app.config.get("HUB_WEBHOOK_RATE_LIMIT"))
+
+    @staticmethod
+    def _parse(text: str | None) -> RateLimitItem | None:
+        if not text or str(text).lower() in ("off", "none", "0"):
+            return None
+        return parse(str(text))
+
+    def hit(self, item: RateLimitItem | None, scope: str, key: str) -> None:
+        if item is None:
+            return
+        try:
+            allowed = self.limiter.hit(item, scope, key)
+        except Exception:
+            raise ServiceUnavailable("The rate limit store is unavailable; retry shortly.", headers={"Retry-After": "1"}) from None
+        if allowed:
+            return
+        reset_at, _remaining = self.limiter.get_window_stats(item, scope, key)
+        retry_after = max(1, math.ceil(reset_at - time.time()))
+        raise RateLimited(
+            f"Rate limit of {item} exceeded; retry after {retry_after} seconds.",
+            headers={"Retry-After": str(retry_after)},
+        )
+
+
+def init_rate_limits(app: Flask) -> None:
+    app.extensions["hub.ratelimits"] = RateLimits(app)
+
+
+def limit_tenant(tenant_id: str) -> None:
+    limits: RateLimits = current_app.extensions["hub.ratelimits"]
+    limits.hit(limits.tenant_limit, "tenant", tenant_id)
+
+
+def limit_webhook(integration_or_app_key: str) -> None:
+    limits: RateLimits = current_app.extensions["hub.ratelimits"]
+    limits.hit(limits.webhook_limit, "webhook", integration_or_app_key)
