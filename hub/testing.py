@@ -178,8 +178,9 @@ def make_app(database_url: str, tmp_path: Any) -> Iterator[AppFactory]:
     for app in built:
         with app.app_context():
             db.session.remove()
-    if built:
-        with built[0].app_context():
+    on_test_database = [app for app in built if app.config["DATABASE_URL"] == database_url]
+    if on_test_database:
+        with on_test_database[0].app_context():
             empty_tables()
     for app in built:
         with app.app_context():

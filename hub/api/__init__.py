@@ -6,8 +6,9 @@ from flask import Flask
 
 
 def register_blueprints(app: Flask) -> None:
-    from hub.api import connectors, health, integrations
+    from hub.api import connectors, health, integrations, metrics
 
     app.register_blueprint(health.blueprint)
     app.register_blueprint(connectors.blueprint)
     app.register_blueprint(integrations.blueprint)
+    app.register_blueprint(metrics.blueprint)

@@ -1,0 +1,38 @@
+"""`/metrics`, `/healthz` and `/readyz`."""
+
+from __future__ import annotations
+
+from hub.integrations import create_integration
+from hub.metrics import WEBHOOKS_RECEIVED
+
+
+def test_healthz_answers_without_dependencies(client):
+    response = client.get("/healthz")
+    assert response.status_code == 200 and response.json["status"] == "ok"
+
+
+def test_readyz_checks_the_database(client):
+    response = client.get("/readyz")
+    assert response.status_code == 200
+    assert response.json["checks"]["database"] == "ok"
+
+
+def test_readyz_is_503_when_the_database_is_down(make_app):
+    app = make_app(DATABASE_URL="postgresql://127.0.0.1:1/none")
+    response = app.test_client().get("/readyz")
+    assert response.status_code == 503
+    assert response.json["checks"]["database"] == "unavailable"
+
+
+def test_metrics_are_prometheus_text_with_database_figures(app, client, tenant):
+    with app.app_context():
+        create_integration(tenant.id, connector="stripe", name="a", credentials={"api_key": "k"})
+    WEBHOOKS_RECEIVED.labels(connector="stripe", outcome="accepted").inc()
+    response = client.get("/metrics")
+    assert response.status_code == 200
+    assert response.headers["Content-Type"].startswith("text/plain")
+    text = response.get_data(as_text=True)
+    assert 'hub_webhooks_received_total{connector="stripe",outcome="accepted"}' in text
+    assert 'hub_integrations{connector="stripe",health="unknown",status="active"} 1.0' in text
+    assert "# TYPE hub_queue_depth gauge" in text
+    assert "rk_" not in text and "k\"" not in text
