@@ -6,9 +6,10 @@ from flask import Flask
 
 
 def register_blueprints(app: Flask) -> None:
-    from hub.api import connectors, health, integrations, metrics
+    from hub.api import connectors, health, integrations, metrics, openapi
 
     app.register_blueprint(health.blueprint)
     app.register_blueprint(connectors.blueprint)
     app.register_blueprint(integrations.blueprint)
     app.register_blueprint(metrics.blueprint)
+    app.register_blueprint(openapi.blueprint)
