@@ -120,14 +120,20 @@ def configure_logging(level: str) -> None:
 
 
 def init_request_ids(app: Flask) -> None:
+    access_log = logging.getLogger("hub.access")
+
     @app.before_request
     def _assign_request_id() -> None:
         incoming = request.headers.get("X-Request-Id", "")
         g.request_id = incoming if re.fullmatch(r"[A-Za-z0-9._\-]{8,64}", incoming) else secrets.token_hex(8)
+        g.request_started = time.perf_counter()
 
     @app.after_request
     def _echo_request_id(response: Any) -> Any:
         request_id = getattr(g, "request_id", None)
         if request_id:
             response.headers["X-Request-Id"] = request_id
+        if access_log.isEnabledFor(logging.INFO):
+            elapsed_ms = (time.perf_counter() - getattr(g, "request_started", time.perf_counter())) * 1000
+            access_log.info("%s %s %s %.1fms", request.method, request.path, response.status_code, elapsed_ms)
         return response

@@ -1,0 +1,87 @@
+"""Structured logs: JSON lines with request context, and no secret ever written."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+
+import pytest
+
+from hub.logs import make_handler, redact
+
+KNOWN_SECRETS = {
+    "stripe key": "rk_test_51KnownRestrictedKeyValue",
+    "signing secret": "whsec_KnownSigningSecretValue",
+    "slack token": "xoxb-1234-5678-KnownBotToken",
+    "google token": "ya29.KnownGoogleAccessToken",
+}
+
+
+@pytest.fixture
+def log_stream():
+    """The hub's real JSON handler (with its redaction filter) writing to a buffer."""
+    stream = io.StringIO()
+    handler = make_handler(stream)
+    root = logging.getLogger()
+    root.addHandler(handler)
+    previous = root.level
+    root.setLevel(logging.DEBUG)
+    yield stream
+    root.removeHandler(handler)
+    root.setLevel(previous)
+
+
+def lines(stream) -> list[dict]:
+    return [json.loads(line) for line in stream.getvalue().splitlines() if line.strip()]
+
+
+def test_careless_log_calls_are_redacted(log_stream):
+    log = logging.getLogger("hub.example")
+    log.info("calling provider with %s", {"access_token": "abcdef123456", "refresh_token": "zyx987654321"})
+    log.warning("header was Authorization: Bearer hub_sk_abcdefghijklmnop and v1=%s", "a" * 64)
+    log.error("url /api/webhooks/slack/whk_SomeWebhookSecret123 failed")
+    for label, secret in KNOWN_SECRETS.items():
+        log.info("%s is %s", label, secret)
+    text = log_stream.getvalue()
+    for secret in list(KNOWN_SECRETS.values()) + ["abcdef123456", "zyx987654321", "hub_sk_abcdefghijklmnop", "a" * 64, "whk_SomeWebhookSecret123"]:
+        assert secret not in text
+    assert all(entry["level"] for entry in lines(log_stream))
+
+
+def test_exceptions_in_logs_are_redacted(log_stream):
+    try:
+        raise RuntimeError("token exchange failed for client_secret=SuperSecretClientValue")
+    except RuntimeError:
+        logging.getLogger("hub.example").exception("oauth failed")
+    text = log_stream.getvalue()
+    assert "SuperSecretClientValue" not in text
+    assert "oauth failed" in text
+
+
+def test_request_logs_carry_request_and_tenant_ids(client, tenant, log_stream):
+    response = client.post(
+        "/api/integrations",
+        json={"connector": "stripe", "name": "a", "credentials": {"api_key": KNOWN_SECRETS["stripe key"], "webhook_secret": KNOWN_SECRETS["signing secret"]}},
+        headers=tenant.headers | {"X-Request-Id": "req-12345678"},
+    )
+    assert response.headers["X-Request-Id"] == "req-12345678"
+    logging.getLogger("hub.example").info("after request")
+    client.get("/api/integrations", headers=tenant.headers)
+    text = log_stream.getvalue()
+    for secret in KNOWN_SECRETS.values():
+        assert secret not in text
+    assert tenant.api_key not in text
+    access = [entry for entry in lines(log_stream) if entry["logger"] == "hub.access"]
+    assert access[0]["request_id"] == "req-12345678"
+    assert access[0]["tenant_id"] == tenant.id
+    assert access[0]["message"].startswith("POST /api/integrations 201")
+
+
+def test_webhook_secrets_in_paths_are_redacted_from_access_logs(client, log_stream):
+    client.post("/api/webhooks/stripe/whk_NotARealSecretButSecretShaped")
+    assert "whk_NotARealSecretButSecretShaped" not in log_stream.getvalue()
+
+
+def test_redact_leaves_ordinary_text_alone():
+    assert redact("processed 12 events for integration 3f2a") == "processed 12 events for integration 3f2a"
