@@ -1,16 +1,37 @@
-"""The Stripe connector: Connect OAuth or restricted API keys, signed webhooks, event sync."""
+"""The Stripe connector: Connect OAuth or restricted API keys, signed webhooks, event sync.
+
+Settings (all optional unless the feature is used):
+`OAUTH_STRIPE_CLIENT_ID` (the platform's `ca_...`), `OAUTH_STRIPE_CLIENT_SECRET`
+(the platform secret key: the Connect client secret and the key used to act
+for connected accounts), `STRIPE_WEBHOOK_SECRET` (the platform endpoint's
+`whsec_...`), `STRIPE_WEBHOOK_TOLERANCE_SECONDS` (default 300),
+`STRIPE_LIVEMODE` (true/false: drop events of the other mode),
+`STRIPE_API_BASE_URL`, `STRIPE_CONNECT_BASE_URL`, `STRIPE_API_VERSION`,
+`STRIPE_SYNC_PAGE_SIZE` (1-100, default 100).
+"""
 
 from __future__ import annotations
 
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import requests
 from hub import hookimpl
-from hub.types import ConnectorInfo
+from hub.types import AccountInfo, ConnectorInfo, HealthResult, NormalizedEvent, OAuthConfig, SyncResult, WebhookRequest
+
+from hub_stripe.api import api_base_url, auth_headers, connect_base_url, platform_secret_key, raise_for_stripe_error
+from hub_stripe.errors import StripeConfigurationError
+from hub_stripe.events import normalize_event, parse_event_body
+from hub_stripe.signatures import DEFAULT_TOLERANCE_SECONDS, signature_is_valid
+from hub_stripe.sync import sync_events
 
 
 @hookimpl
 def connector_info() -> ConnectorInfo:
     return ConnectorInfo(
         display_name="Stripe",
-        auth_kind="api_key",
+        auth_kind="oauth2",
         description="Stripe accounts: restricted API keys or Connect OAuth, signed webhooks and event sync.",
         credential_fields={
             "api_key": "A restricted or secret API key (rk_... or sk_...).",
@@ -18,4 +39,97 @@ def connector_info() -> ConnectorInfo:
         },
         required_credentials=("api_key",),
         webhook_routing="both",
+        supports_sync=True,
+        supports_revoke=True,
+        supports_health_check=True,
     )
+
+
+@hookimpl
+def oauth_config(settings: Mapping[str, str]) -> OAuthConfig:
+    """Stripe Connect (Standard accounts). Stripe takes no PKCE; the client secret is the platform key."""
+    return OAuthConfig(
+        authorize_url="https://connect.stripe.com/oauth/authorize",
+        token_url="https://connect.stripe.com/oauth/token",
+        scopes=("read_write",),
+        pkce=False,
+        token_endpoint_auth_method="client_secret_post",
+    )
+
+
+@hookimpl
+def oauth_account(token: Mapping[str, Any]) -> AccountInfo:
+    """The connected account (`acct_...`); also what platform webhooks name in `account`."""
+    account = token.get("stripe_user_id")
+    if not isinstance(account, str) or not account:
+        raise StripeConfigurationError("the Connect token response has no stripe_user_id")
+    return AccountInfo(external_account_id=account)
+
+
+@hookimpl
+def verify_signature(request: WebhookRequest, credentials: Mapping[str, Any] | None, settings: Mapping[str, str], now: float) -> bool:
+    """Per-integration endpoints use the integration's `webhook_secret`; the platform endpoint `STRIPE_WEBHOOK_SECRET`."""
+    if credentials is None:
+        secret = settings.get("STRIPE_WEBHOOK_SECRET", "")
+    else:
+        secret = str(credentials.get("webhook_secret") or "")
+    return signature_is_valid(request.header("stripe-signature"), request.body, secret, now, _tolerance(settings))
+
+
+@hookimpl
+def normalize(request: WebhookRequest, settings: Mapping[str, str]) -> list[NormalizedEvent]:
+    event = normalize_event(parse_event_body(request.body), settings)
+    return [event] if event is not None else []
+
+
+@hookimpl
+def sync(session: requests.Session, credentials: Mapping[str, Any], cursor: str | None, settings: Mapping[str, str]) -> SyncResult:
+    return sync_events(session, credentials, cursor, settings)
+
+
+@hookimpl
+def check_health(session: requests.Session, credentials: Mapping[str, Any], settings: Mapping[str, str]) -> HealthResult:
+    """Lists one event: the call sync depends on, so a key missing that permission shows up here.
+
+    401 is a revoked or rolled key; 403 is a restricted key without event
+    access or a connected account that disconnected the platform. Either
+    way a person has to reconnect.
+    """
+    response = session.get(
+        f"{api_base_url(settings)}/v1/events", params={"limit": 1}, headers=auth_headers(credentials, settings)
+    )
+    if response.status_code in (401, 403):
+        return HealthResult(ok=False, detail=f"Stripe refused the credentials (HTTP {response.status_code})", needs_reauth=True)
+    if not response.ok:
+        return HealthResult(ok=False, detail=f"Stripe answered HTTP {response.status_code}")
+    return HealthResult(ok=True)
+
+
+@hookimpl
+def revoke(session: requests.Session, credentials: Mapping[str, Any], settings: Mapping[str, str]) -> None:
+    """Disconnects a Connect account from the platform. An API key can only be rolled in the Dashboard."""
+    connected_account = credentials.get("stripe_user_id")
+    if credentials.get("api_key") or not connected_account:
+        return
+    client_id = settings.get("OAUTH_STRIPE_CLIENT_ID")
+    if not client_id:
+        raise StripeConfigurationError("OAUTH_STRIPE_CLIENT_ID is not set")
+    response = session.post(
+        f"{connect_base_url(settings)}/oauth/deauthorize",
+        data={"client_id": client_id, "stripe_user_id": connected_account},
+        headers={"Authorization": f"Bearer {platform_secret_key(settings)}"},
+    )
+    raise_for_stripe_error(response)
+
+
+def _tolerance(settings: Mapping[str, str]) -> float:
+    raw = settings.get("STRIPE_WEBHOOK_TOLERANCE_SECONDS")
+    if not raw:
+        return DEFAULT_TOLERANCE_SECONDS
+    try:
+        tolerance = float(raw)
+    except ValueError:
+        raise StripeConfigurationError("STRIPE_WEBHOOK_TOLERANCE_SECONDS must be a number of seconds") from None
+    if not math.isfinite(tolerance) or tolerance < 0:
+        raise StripeConfigurationError("STRIPE_WEBHOOK_TOLERANCE_SECONDS must be a finite, non-negative number")
+    return tolerance
