@@ -73,7 +73,10 @@ def slack_time(value: Any) -> datetime | None:
         return None
     if not seconds.is_finite():
         return None
-    return datetime.fromtimestamp(float(seconds), tz=UTC)
+    try:
+        return datetime.fromtimestamp(float(seconds), tz=UTC)
+    except (OverflowError, OSError, ValueError):
+        return None
 
 
 def normalize_request(request: WebhookRequest) -> list[NormalizedEvent]:
@@ -109,7 +112,7 @@ def _event_callback(payload: Mapping[str, Any]) -> NormalizedEvent:
         type=f"slack.{event_type}",
         data=without_token(payload),
         subject=_channel_of(event),
-        time=slack_time(payload.get("event_time")),
+        time=slack_time(payload.get("event_time")) or slack_time(event.get("ts")),
         account=_event_account(payload),
     )
 
