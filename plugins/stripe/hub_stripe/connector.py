@@ -46,7 +46,7 @@ def connector_info() -> ConnectorInfo:
 
 
 @hookimpl
-def oauth_config(settings: Mapping[str, str]) -> OAuthConfig:
+def oauth_config() -> OAuthConfig:
     """Stripe Connect (Standard accounts). Stripe takes no PKCE; the client secret is the platform key."""
     return OAuthConfig(
         authorize_url="https://connect.stripe.com/oauth/authorize",
