@@ -38,6 +38,18 @@ class PingConnector:
         return HealthResult(ok=response.ok, needs_reauth=response.status_code == 401)
 
 
+class SilentConnector:
+    @hookimpl
+    def connector_info(self):
+        return ConnectorInfo(display_name="Silent", auth_kind="api_key", credential_fields={"api_key": "key"})
+
+
+@pytest.fixture
+def app(make_app):
+    """Only test connectors: health checks of the real ones would call real providers."""
+    return make_app(HUB_DISABLED_CONNECTORS="gmail,slack,stripe")
+
+
 @pytest.fixture
 def provider_url():
     with serve_wsgi(fake_provider()) as url:
@@ -46,10 +58,11 @@ def provider_url():
 
 def test_health_checks_record_ok_and_mark_revoked_grants(app, tenant, provider_url):
     app.extensions["hub"].plugins.register_connector("ping", PingConnector(provider_url))
+    app.extensions["hub"].plugins.register_connector("silent", SilentConnector())
     with app.app_context():
         healthy = create_integration(tenant.id, connector="ping", name="good", credentials={"access_token": "good-token"})
         revoked = create_integration(tenant.id, connector="ping", name="bad", credentials={"access_token": "revoked-token"})
-        untouched = create_integration(tenant.id, connector="stripe", name="no check", credentials={"api_key": "k"})
+        untouched = create_integration(tenant.id, connector="silent", name="no check", credentials={"api_key": "k"})
 
         outcomes = check_all_integrations()
 
