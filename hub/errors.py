@@ -67,6 +67,20 @@ class ConnectorNotConfigured(ServiceUnavailable):
     title, slug = "Connector not configured", "connector-not-configured"
 
 
+class ReauthorizationRequired(Conflict):
+    """The provider no longer honours the grant; only the user connecting again can fix it, so never retry."""
+
+    title, slug = "Reauthorization required", "reauthorization-required"
+    retryable = False
+
+
+class TokenRefreshFailed(ServiceUnavailable):
+    """A token refresh failed for a passing reason (network, provider outage, busy lock); retry later."""
+
+    title, slug = "Token refresh failed", "token-refresh-failed"
+    retryable = True
+
+
 class ConfigurationError(Exception):
     """Raised at start-up when the settings cannot run the hub safely."""
 

@@ -13,3 +13,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(integrations.blueprint)
     app.register_blueprint(metrics.blueprint)
     app.register_blueprint(openapi.blueprint)
+    from hub.api import connect, oauth
+
+    app.register_blueprint(connect.blueprint)
+    app.register_blueprint(oauth.blueprint)
