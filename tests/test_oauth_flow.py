@@ -1,0 +1,363 @@
+"""The OAuth connect flow against a real authorization server on 127.0.0.1.
+
+Every test runs on SQLite and PostgreSQL; the ones that touch OAuth state
+also run with the state in the database and in Redis.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from datetime import timedelta
+from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
+
+import pytest
+import sqlalchemy as sa
+
+from hub.integrations import decrypt_credentials
+from hub.models import Integration, OAuthState, db, utcnow
+from hub.oauth_state import hash_state
+from authlib.oauth2.rfc7636 import create_s256_code_challenge
+from tests.oauth_fixtures import (  # noqa: F401  (fixtures)
+    FRONTEND_URL,
+    authorize,
+    build_oauth_app,
+    callback,
+    connect,
+    connect_token,
+    provider,
+    query_of,
+    start,
+    state_backend,
+)
+
+
+@pytest.fixture
+def oauth_app(build_oauth_app, state_backend):
+    return build_oauth_app(**state_backend)
+
+
+@pytest.fixture
+def client(oauth_app):
+    return oauth_app.test_client()
+
+
+def integrations_of(app, tenant_id):
+    with app.app_context():
+        rows = db.session.execute(
+            sa.select(Integration).where(Integration.tenant_id == tenant_id).order_by(Integration.created_at)
+        ).scalars().all()
+        return [(row, decrypt_credentials(row)) for row in rows]
+
+
+def all_integrations(app):
+    with app.app_context():
+        return db.session.execute(sa.select(Integration)).scalars().all()
+
+
+def pending_states(app, redis_client=None):
+    """How many OAuth states are stored, wherever this app keeps them."""
+    with app.app_context():
+        if app.config.get("REDIS_URL"):
+            from hub.redis_store import redis_client as client_of, redis_key
+
+            return sum(1 for _ in client_of().scan_iter(match=redis_key("oauth-state", "*")))
+        return db.session.execute(sa.select(sa.func.count()).select_from(OAuthState)).scalar_one()
+
+
+def replace_query(url, **changes):
+    parts = urlsplit(url)
+    query = {k: v[0] for k, v in parse_qs(parts.query).items()}
+    for key, value in changes.items():
+        if value is None:
+            query.pop(key, None)
+        else:
+            query[key] = value
+    return urlunsplit(parts._replace(query=urlencode(query)))
+
+
+def assert_problem(response, status):
+    assert response.status_code == status, response.get_data(as_text=True)
+    assert response.mimetype == "application/problem+json"
+    assert response.json["status"] == status
+    return response.json
+
+
+# the happy path -----------------------------------------------------------
+
+
+def test_full_connect_flow_stores_an_encrypted_integration(oauth_app, client, provider, tenant, other_tenant):
+    landed = connect(client, tenant)
+
+    assert landed["status"] == "success"
+    [(integration, credentials)] = integrations_of(oauth_app, tenant.id)
+    assert landed["integration_id"] == integration.id
+    assert integration.connector == "demo"
+    assert integration.external_account_id == "account-1"
+    assert integration.name == "Test Account"
+    assert integration.end_user_id == "user-42"
+    assert integration.status == "active"
+    assert credentials["access_token"] in provider.tokens
+    assert credentials["refresh_token"] in provider.refresh_tokens
+    assert credentials["token_type"] == "Bearer"
+    assert credentials["scope"] == "read write"
+    assert abs(credentials["expires_at"] - (time.time() + 3600)) < 60
+    assert integration.token_expires_at - utcnow() > timedelta(minutes=55)
+    assert credentials["access_token"] not in integration.credentials_ciphertext
+    assert client.get("/api/integrations", headers=other_tenant.headers).json["integrations"] == []
+    listed = client.get("/api/integrations", headers=tenant.headers).json["integrations"]
+    assert [item["id"] for item in listed] == [integration.id]
+
+
+def test_start_redirects_to_the_provider_with_state_pkce_and_the_callback(oauth_app, client, provider, tenant):
+    response = start(client, connect_token(client, tenant))
+
+    assert response.status_code == 302
+    location = response.headers["Location"]
+    assert location.startswith(provider.authorize_url + "?")
+    query = query_of(location)
+    assert query["response_type"] == "code"
+    assert query["client_id"] == provider.client_id
+    assert query["redirect_uri"] == "http://hub.test/api/oauth/callback/demo"
+    assert query["scope"] == "read write"
+    assert query["access_type"] == "offline"
+    assert query["code_challenge_method"] == "S256"
+    assert len(query["code_challenge"]) == 43
+    assert len(query["state"]) >= 43  # 256 bits; the plugin cannot override it
+    assert "client_secret" not in location and provider.client_secret not in location
+    assert response.headers["Cache-Control"] == "no-store"
+
+
+def test_the_state_is_stored_server_side_as_a_hash_with_a_sealed_payload(oauth_app, client, tenant):
+    state = query_of(start(client, connect_token(client, tenant)).headers["Location"])["state"]
+
+    with oauth_app.app_context():
+        if oauth_app.config.get("REDIS_URL"):
+            from hub.redis_store import redis_client, redis_key
+
+            keys = [key.decode() for key in redis_client().scan_iter(match=redis_key("oauth-state", "*"))]
+            assert keys == [redis_key("oauth-state", hash_state(state))]
+            sealed = redis_client().get(keys[0]).decode()
+            assert 590 < redis_client().pttl(keys[0]) / 1000 <= 600
+        else:
+            row = db.session.execute(sa.select(OAuthState)).scalar_one()
+            assert row.state_hash == hashlib.sha256(state.encode()).hexdigest()
+            assert timedelta(minutes=9) < row.expires_at - utcnow() <= timedelta(minutes=10)
+            sealed = row.payload_ciphertext
+    assert state not in sealed and tenant.id not in sealed and "user-42" not in sealed
+
+
+def test_a_tenant_api_key_can_start_the_flow_for_its_own_tenant(oauth_app, client, tenant, other_tenant):
+    started = client.get("/api/oauth/start/demo", headers=other_tenant.headers)
+    assert started.status_code == 302
+    landed = query_of(callback(client, authorize(started.headers["Location"])).headers["Location"])
+
+    assert landed["status"] == "success"
+    assert integrations_of(oauth_app, tenant.id) == []
+    [(integration, _)] = integrations_of(oauth_app, other_tenant.id)
+    assert integration.id == landed["integration_id"]
+    assert integration.end_user_id is None
+
+
+def test_return_to_under_the_frontend_receives_the_outcome(oauth_app, client, tenant):
+    landed_at = None
+    started = start(client, connect_token(client, tenant), return_to=FRONTEND_URL + "/settings/apps?tab=new#top")
+    finished = callback(client, authorize(started.headers["Location"]))
+    landed_at = finished.headers["Location"]
+
+    parts = urlsplit(landed_at)
+    assert (parts.scheme, parts.netloc, parts.path, parts.fragment) == ("http", "frontend.test", "/settings/apps", "top")
+    query = query_of(landed_at)
+    assert query["tab"] == "new" and query["status"] == "success" and query["integration_id"]
+
+
+def test_reconnecting_the_same_account_updates_the_integration_instead_of_duplicating(oauth_app, client, provider, tenant):
+    first = connect(client, tenant)
+    with oauth_app.app_context():
+        from hub.integrations import update_integration_status
+
+        update_integration_status(tenant.id, first["integration_id"], "needs_reauth")
+    [(before, old_credentials)] = integrations_of(oauth_app, tenant.id)
+
+    second = connect(client, tenant)
+
+    assert second["status"] == "success"
+    assert second["integration_id"] == first["integration_id"]
+    [(after, new_credentials)] = integrations_of(oauth_app, tenant.id)
+    assert after.status == "active"
+    assert after.version == before.version + 1
+    assert new_credentials["access_token"] != old_credentials["access_token"]
+
+
+def test_the_same_account_in_another_tenant_is_a_separate_integration(oauth_app, client, tenant, other_tenant):
+    mine = connect(client, tenant)
+    theirs = connect(client, other_tenant)
+    assert mine["integration_id"] != theirs["integration_id"]
+    assert len(all_integrations(oauth_app)) == 2
+
+
+@pytest.mark.parametrize("auth_method", ["client_secret_post", "client_secret_basic"])
+def test_the_connectors_client_authentication_method_is_used(build_oauth_app, provider, tenant, auth_method):
+    provider.token_endpoint_auth_method = auth_method  # the provider accepts only this method
+    app = build_oauth_app()
+    landed = connect(app.test_client(), tenant)
+
+    assert landed["status"] == "success"
+    assert [r["client_auth"] for r in provider.token_requests] == [auth_method]
+
+
+def test_a_provider_without_pkce_gets_no_challenge(build_oauth_app, provider, tenant):
+    provider.require_pkce = False
+    app = build_oauth_app()
+    client = app.test_client()
+    location = start(client, connect_token(client, tenant)).headers["Location"]
+    assert "code_challenge" not in query_of(location)
+
+    landed = query_of(callback(client, authorize(location)).headers["Location"])
+    assert landed["status"] == "success"
+    assert provider.token_requests[0]["code_verifier"] is False
+
+
+# PKCE ---------------------------------------------------------------------
+
+
+def test_the_provider_checks_the_pkce_verifier(oauth_app, client, provider, tenant):
+    location = start(client, connect_token(client, tenant)).headers["Location"]
+    other_challenge = create_s256_code_challenge("a-different-verifier-" + "x" * 40)
+    forged = replace_query(location, code_challenge=other_challenge)
+
+    landed = query_of(callback(client, authorize(forged)).headers["Location"])
+
+    assert landed == {"status": "error", "error": "invalid_grant", "connector": "demo"}
+    assert provider.token_requests[0]["code_verifier"] is True
+    assert all_integrations(oauth_app) == []
+
+
+def test_a_provider_that_requires_pkce_refuses_an_authorization_without_it(oauth_app, client, provider, tenant):
+    location = start(client, connect_token(client, tenant)).headers["Location"]
+    stripped = replace_query(location, code_challenge=None, code_challenge_method=None)
+
+    landed = query_of(callback(client, authorize(stripped)).headers["Location"])
+
+    assert landed["status"] == "error" and landed["error"] == "invalid_request"
+    assert provider.token_requests == []
+    assert all_integrations(oauth_app) == []
+
+
+# state --------------------------------------------------------------------
+
+
+def test_a_reused_state_is_rejected(oauth_app, client, tenant):
+    back = authorize(start(client, connect_token(client, tenant)).headers["Location"])
+    assert query_of(callback(client, back).headers["Location"])["status"] == "success"
+
+    problem = assert_problem(callback(client, back), 400)
+
+    assert "already used" in problem["detail"]
+    assert len(all_integrations(oauth_app)) == 1
+
+
+def test_an_expired_state_is_rejected(build_oauth_app, state_backend, tenant):
+    app = build_oauth_app(HUB_OAUTH_STATE_TTL_SECONDS=1, **state_backend)
+    client = app.test_client()
+    back = authorize(start(client, connect_token(client, tenant)).headers["Location"])
+    time.sleep(1.3)
+
+    assert_problem(callback(client, back), 400)
+    assert all_integrations(app) == []
+
+
+def test_a_tampered_state_is_rejected_and_the_real_one_still_works(oauth_app, client, tenant):
+    back = authorize(start(client, connect_token(client, tenant)).headers["Location"])
+    state = query_of(back)["state"]
+    tampered = state[:-1] + ("A" if state[-1] != "A" else "B")
+
+    assert_problem(callback(client, replace_query(back, state=tampered)), 400)
+    assert all_integrations(oauth_app) == []
+    assert query_of(callback(client, back).headers["Location"])["status"] == "success"
+
+
+@pytest.mark.parametrize(
+    "state",
+    [None, "", "short", "x" * 200, "not/base64url+at=all" * 3, "A" * 43],
+    ids=["missing", "empty", "short", "too-long", "bad-characters", "unknown"],
+)
+def test_a_missing_or_unknown_state_is_rejected(oauth_app, client, tenant, state):
+    back = authorize(start(client, connect_token(client, tenant)).headers["Location"])
+
+    problem = assert_problem(callback(client, replace_query(back, state=state)), 400)
+
+    assert problem["title"] == "Invalid OAuth state"
+    assert all_integrations(oauth_app) == []
+    assert pending_states(oauth_app) == 1  # the real state was not touched
+
+
+def test_a_state_minted_for_another_connector_is_rejected(build_oauth_app, state_backend, tenant):
+    app = build_oauth_app(connectors=("demo", "other"), **state_backend)
+    client = app.test_client()
+    back = authorize(start(client, connect_token(client, tenant), "demo").headers["Location"])
+    hijacked = back.replace("/api/oauth/callback/demo", "/api/oauth/callback/other")
+
+    problem = assert_problem(callback(client, hijacked), 400)
+
+    assert "another connector" in problem["detail"]
+    assert all_integrations(app) == []
+    assert_problem(callback(client, back), 400)  # a state is consumed by its first use, even a wrong one
+
+
+def test_a_callback_for_an_unknown_connector_is_not_found(oauth_app, client, tenant):
+    back = authorize(start(client, connect_token(client, tenant)).headers["Location"])
+    assert_problem(callback(client, back.replace("/callback/demo", "/callback/nope")), 404)
+    assert query_of(callback(client, back).headers["Location"])["status"] == "success"
+
+
+# the provider says no -----------------------------------------------------
+
+
+def test_a_refused_authorization_redirects_with_the_error_and_stores_nothing(oauth_app, client, provider, tenant):
+    provider.deny_authorization = True
+    back = authorize(start(client, connect_token(client, tenant), return_to=FRONTEND_URL + "/done").headers["Location"])
+
+    response = callback(client, back)
+
+    assert response.status_code == 302
+    assert response.headers["Location"].startswith(FRONTEND_URL + "/done?")
+    assert query_of(response.headers["Location"]) == {"status": "error", "error": "access_denied", "connector": "demo"}
+    assert all_integrations(oauth_app) == []
+    assert pending_states(oauth_app) == 0
+
+
+def test_a_failed_code_exchange_redirects_with_the_error_and_stores_nothing(oauth_app, client, provider, tenant):
+    provider.token_error = "invalid_client"
+    back = authorize(start(client, connect_token(client, tenant)).headers["Location"])
+
+    landed = query_of(callback(client, back).headers["Location"])
+
+    assert landed == {"status": "error", "error": "invalid_client", "connector": "demo"}
+    assert all_integrations(oauth_app) == []
+
+
+def test_an_unreachable_token_endpoint_redirects_with_an_error(oauth_app, client, provider, tenant):
+    provider.token_error_status = 503
+    back = authorize(start(client, connect_token(client, tenant)).headers["Location"])
+
+    landed = query_of(callback(client, back).headers["Location"])
+
+    assert landed["status"] == "error" and landed["error"] == "temporarily_unavailable"
+    assert all_integrations(oauth_app) == []
+
+
+def test_a_provider_error_code_is_not_reflected_verbatim(oauth_app, client, tenant):
+    back = authorize(start(client, connect_token(client, tenant)).headers["Location"])
+    state = query_of(back)["state"]
+
+    response = client.get("/api/oauth/callback/demo", query_string={"state": state, "error": "<script>x</script>"})
+
+    assert query_of(response.headers["Location"])["error"] == "provider_error"
+
+
+def test_a_callback_without_a_code_redirects_with_an_error(oauth_app, client, tenant):
+    back = authorize(start(client, connect_token(client, tenant)).headers["Location"])
+    response = client.get("/api/oauth/callback/demo", query_string={"state": query_of(back)["state"]})
+    assert query_of(response.headers["Location"])["error"] == "invalid_request"
+    assert all_integrations(oauth_app) == []
