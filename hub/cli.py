@@ -23,7 +23,7 @@ def main() -> None:
 
 
 def register_commands(app: Flask) -> None:
-    for command in (db_group, serve_command, tenants_group, keys_group, connectors_group):
+    for command in (db_group, serve_command, tenants_group, keys_group, connectors_group, tokens_group):
         app.cli.add_command(command)
 
 
@@ -120,5 +120,21 @@ def connectors_list() -> None:
         click.echo(f"BROKEN {broken.name}: {broken.error}", err=True)
 
 
-for _command in (db_group, serve_command, tenants_group, keys_group, connectors_group):
+@click.group("tokens", help="OAuth access tokens.")
+def tokens_group() -> None:
+    pass
+
+
+@tokens_group.command("refresh", help="Refresh every access token that expires within the next 15 minutes.")
+@with_appcontext
+def tokens_refresh() -> None:
+    from hub.tokens import refresh_expiring_tokens
+
+    outcome = refresh_expiring_tokens()
+    click.echo(" ".join(f"{name}={count}" for name, count in outcome.items()))
+    if outcome["failed"]:
+        sys.exit(1)
+
+
+for _command in (db_group, serve_command, tenants_group, keys_group, connectors_group, tokens_group):
     main.add_command(_command)

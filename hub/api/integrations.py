@@ -9,6 +9,7 @@ from pydantic import Field
 
 from hub import integrations as service
 from hub.auth import require_tenant
+from hub.disconnect import disconnect_integration
 from hub.errors import BadRequest, NotFound
 from hub.state import current_hub
 from hub.validation import StrictBody, parse_json_body
@@ -100,5 +101,5 @@ def update_integration(integration_id: str):  # type: ignore[no-untyped-def]
 @blueprint.delete("/api/integrations/<integration_id>")
 @require_tenant
 def delete_integration(integration_id: str):  # type: ignore[no-untyped-def]
-    service.delete_integration(g.tenant_id, integration_id)
+    disconnect_integration(g.tenant_id, integration_id)
     return "", 204

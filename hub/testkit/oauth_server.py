@@ -8,8 +8,9 @@ as the given account; tests follow its redirect with `requests`.
 Knobs for the cases a provider can present: the client authentication
 method it accepts, whether PKCE is required, extra token-response fields
 (Slack's `team`), access-token lifetime, single-use (rotated) refresh
-tokens, a forced token-endpoint error (`invalid_grant`) or HTTP status, and
-a refused authorization (`access_denied`). It records how often each
+tokens, a forced token-endpoint error (`invalid_grant`) or HTTP status, a
+slow token endpoint, a failing user-info/revocation API, and a refused
+authorization (`access_denied`). It records how often each
 refresh token was presented, so a test can prove one was spent once.
 
     provider = FakeOAuthProvider(extra_token_fields={"team": {"id": "T1"}})
@@ -136,6 +137,8 @@ class FakeOAuthProvider:
     deny_authorization: bool = False
     token_error: str | None = None
     token_error_status: int | None = None
+    token_response_delay: float = 0.0
+    api_error_status: int | None = None
 
     def __post_init__(self) -> None:
         self.base_url = ""
@@ -307,6 +310,7 @@ class FakeOAuthProvider:
                 })
                 if form.get("grant_type") == "refresh_token" and form.get("refresh_token"):
                     provider.refresh_token_uses[form["refresh_token"]] += 1
+                time.sleep(provider.token_response_delay)
                 if provider.token_error_status is not None:
                     return "provider unavailable", provider.token_error_status
                 if provider.token_error is not None:
@@ -315,6 +319,8 @@ class FakeOAuthProvider:
 
         @app.get("/userinfo")
         def userinfo():  # type: ignore[no-untyped-def]
+            if provider.api_error_status is not None:
+                return "provider unavailable", provider.api_error_status
             scheme, _, presented = request.headers.get("Authorization", "").partition(" ")
             record = provider.tokens.get(presented) if scheme.lower() == "bearer" else None
             if record is None or record.is_expired() or record.revoked:
@@ -323,6 +329,8 @@ class FakeOAuthProvider:
 
         @app.post("/revoke")
         def revoke():  # type: ignore[no-untyped-def]
+            if provider.api_error_status is not None:
+                return "provider unavailable", provider.api_error_status
             presented = request.form.get("token", "")
             for table in (provider.tokens, provider.refresh_tokens):
                 if presented in table:
