@@ -361,3 +361,13 @@ def test_a_callback_without_a_code_redirects_with_an_error(oauth_app, client, te
     response = client.get("/api/oauth/callback/demo", query_string={"state": query_of(back)["state"]})
     assert query_of(response.headers["Location"])["error"] == "invalid_request"
     assert all_integrations(oauth_app) == []
+
+
+def test_a_connector_that_cannot_identify_the_account_ends_the_flow_with_an_error(oauth_app, client, provider, tenant):
+    provider.api_error_status = 500  # the connector's user-info call fails
+    back = authorize(start(client, connect_token(client, tenant)).headers["Location"])
+
+    landed = query_of(callback(client, back).headers["Location"])
+
+    assert landed == {"status": "error", "error": "account_lookup_failed", "connector": "demo"}
+    assert all_integrations(oauth_app) == []
