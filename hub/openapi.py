@@ -112,7 +112,7 @@ SCHEMAS: dict[str, Any] = {
         "required": ["end_user_id"],
         "properties": {
             "end_user_id": {"type": "string", "minLength": 1, "maxLength": 255},
-            "allowed_connectors": {"type": ["array", "null"], "items": {"type": "string"}},
+            "allowed_connectors": {"type": ["array", "null"], "items": {"type": "string"}, "minItems": 1, "maxItems": 64},
         },
         "additionalProperties": False,
     },
