@@ -20,14 +20,16 @@ from datetime import datetime, timedelta
 from typing import Protocol
 
 import sqlalchemy as sa
+from redis.exceptions import RedisError
 
-from hub.errors import BadRequest, DecryptionFailed
+from hub.errors import BadRequest, DecryptionFailed, ServiceUnavailable
 from hub.models import OAuthState, db, utcnow
 from hub.oauth_state_context import OAUTH_STATE_CONTEXT
 from hub.redis_store import redis_client, redis_enabled, redis_key
 from hub.state import current_hub
 
 STATE_PATTERN = re.compile(r"[A-Za-z0-9_\-]{43,128}")
+RETRY_SOON = {"Retry-After": "1"}
 
 
 class InvalidState(BadRequest):
@@ -59,10 +61,16 @@ class RedisStateStore:
 
     def save(self, state_hash: str, sealed: str, expires_at: datetime) -> None:
         ttl_ms = max(1, int((expires_at - utcnow()).total_seconds() * 1000))
-        redis_client().set(self._key(state_hash), sealed, px=ttl_ms)
+        try:
+            redis_client().set(self._key(state_hash), sealed, px=ttl_ms)
+        except RedisError:
+            raise ServiceUnavailable("The OAuth state store is unavailable; retry shortly.", headers=RETRY_SOON) from None
 
     def take(self, state_hash: str) -> str | None:
-        value = redis_client().getdel(self._key(state_hash))
+        try:
+            value = redis_client().getdel(self._key(state_hash))
+        except RedisError:
+            raise ServiceUnavailable("The OAuth state store is unavailable; retry shortly.", headers=RETRY_SOON) from None
         return value.decode() if isinstance(value, bytes) else value
 
 

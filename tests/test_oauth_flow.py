@@ -371,3 +371,10 @@ def test_a_connector_that_cannot_identify_the_account_ends_the_flow_with_an_erro
 
     assert landed == {"status": "error", "error": "account_lookup_failed", "connector": "demo"}
     assert all_integrations(oauth_app) == []
+
+
+def test_an_unreachable_redis_state_store_is_a_503_not_a_crash(build_oauth_app, tenant):
+    app = build_oauth_app(REDIS_URL="redis://127.0.0.1:1/0")
+    response = app.test_client().get("/api/oauth/callback/demo", query_string={"state": "A" * 43, "code": "x"})
+    problem = assert_problem(response, 503)
+    assert "state store" in problem["detail"]
