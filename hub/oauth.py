@@ -111,9 +111,9 @@ def complete_authorization(connector_id: str, params: Mapping[str, str]) -> str:
         raise InvalidState("The OAuth state was issued for another connector; start the connection again.")
     target = pending.return_to or current_hub().settings["FRONTEND_URL"]
 
-    def failed(code: str) -> str:
-        log.info("OAuth connection to %s for tenant %s failed: %s", connector_id, pending.tenant_id, code)
-        return with_query(target, status="error", error=code, connector=connector_id)
+    def failed(error_code: str) -> str:
+        log.info("OAuth connection to %s for tenant %s failed: %s", connector_id, pending.tenant_id, error_code)
+        return with_query(target, status="error", error=error_code, connector=connector_id)
 
     provider_error = params.get("error")
     if provider_error:
@@ -138,6 +138,8 @@ def complete_authorization(connector_id: str, params: Mapping[str, str]) -> str:
     try:
         with provider_session(credentials) as session:
             account = current_hub().plugins.oauth_account(connector_id, token=dict(token), session=session)
+        if account is not None and not isinstance(account, AccountInfo):
+            raise TypeError("oauth_account must return hub.types.AccountInfo")
     except Exception as error:  # a connector's failure must end the flow cleanly, never with a 500
         log.warning("the %s connector could not identify the account: %s", connector_id, type(error).__name__)
         return failed("account_lookup_failed")
