@@ -14,6 +14,7 @@ from hub.crypto import KeyRing
 from hub.database import init_database
 from hub.logs import configure_logging, init_request_ids
 from hub.problems import register_problem_handlers
+from hub.queues import init_queues
 from hub.ratelimit import init_rate_limits
 from hub.state import HubState
 
@@ -38,6 +39,7 @@ def create_app(config: Mapping[str, Any] | None = None, environ: Mapping[str, st
     register_problem_handlers(app)
     init_request_ids(app)
     init_rate_limits(app)
+    init_queues(app)
 
     from hub.api import register_blueprints
 

@@ -23,7 +23,7 @@ def main() -> None:
 
 
 def register_commands(app: Flask) -> None:
-    for command in (db_group, serve_command, tenants_group, keys_group, connectors_group, tokens_group):
+    for command in COMMANDS:
         app.cli.add_command(command)
 
 
@@ -136,5 +136,79 @@ def tokens_refresh() -> None:
         sys.exit(1)
 
 
-for _command in (db_group, serve_command, tenants_group, keys_group, connectors_group, tokens_group):
+@click.command("worker", help="Run Huey consumers for the webhooks, sync and automation queues.")
+@click.option("--queue", "queue_names", default="webhooks,sync,automation", show_default=True, help="Comma-separated queues to consume.")
+@click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 64), help="Worker threads per queue.")
+@click.option("--periodic/--no-periodic", default=True, show_default=True, help="Run the periodic maintenance (relay, syncs, refresh).")
+@click.option("--drain", is_flag=True, help="Run what is queued now in this process, then exit.")
+@with_appcontext
+def worker_command(queue_names: str, workers: int, periodic: bool, drain: bool) -> None:
+    from hub.jobs import QUEUES
+    from hub.queues import current_queues
+    from hub.worker import run_consumer, supervise
+
+    names = [name.strip() for name in queue_names.split(",") if name.strip()]
+    unknown = sorted(set(names) - set(QUEUES))
+    if unknown or not names:
+        raise click.BadParameter(f"unknown queue {', '.join(unknown) or '(none)'}; choose from {', '.join(QUEUES)}", param_hint="--queue")
+    if drain:
+        click.echo(f"ran {current_queues().run_pending(names)} tasks")
+        return
+    if len(names) == 1:
+        run_consumer(names[0], workers=workers, periodic=periodic)
+    else:
+        sys.exit(supervise(names, workers=workers, periodic=periodic))
+
+
+@click.group("events", help="Received events and the dead-letter list.")
+def events_group() -> None:
+    pass
+
+
+@events_group.command("list", help="Newest events first, across tenants unless --tenant is given.")
+@click.option("--tenant", "tenant_id", default=None, help="Only this tenant's events.")
+@click.option("--status", default=None, type=click.Choice(["pending", "processing", "processed", "failed", "dead"]))
+@click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 1000))
+@with_appcontext
+def events_list(tenant_id: str | None, status: str | None, limit: int) -> None:
+    import sqlalchemy as sa
+
+    from hub.models import WebhookEvent, db
+
+    query = sa.select(WebhookEvent).order_by(WebhookEvent.received_at.desc(), WebhookEvent.id.desc()).limit(limit)
+    if tenant_id:
+        query = query.where(WebhookEvent.tenant_id == tenant_id)
+    if status:
+        query = query.where(WebhookEvent.status == status)
+    rows = db.session.execute(query).scalars().all()
+    if not rows:
+        click.echo("no events")
+    for row in rows:
+        received = row.received_at.strftime("%Y-%m-%dT%H:%M:%SZ")
+        error = f"  {row.last_error}" if row.last_error and row.status in ("failed", "dead") else ""
+        click.echo(f"{row.id}  {received}  {row.status:<10} attempts={row.attempts}  {row.connector}  {row.type}{error}")
+
+
+@events_group.command("replay", help="Queue an event for processing again (a dead one above all).")
+@click.argument("event_id")
+@with_appcontext
+def events_replay(event_id: str) -> None:
+    from hub.errors import NotFound
+    from hub.events import replay_event
+    from hub.models import WebhookEvent, db
+    from hub.queues import enqueue
+
+    row = db.session.get(WebhookEvent, event_id)
+    if row is None:
+        raise click.ClickException("no such event")
+    try:
+        job_id, dispatches = replay_event(row.tenant_id, event_id)
+    except NotFound:
+        raise click.ClickException("no such event") from None
+    enqueue(dispatches)
+    click.echo(f"event {event_id} queued as job {job_id}")
+
+
+COMMANDS = (db_group, serve_command, tenants_group, keys_group, connectors_group, tokens_group, worker_command, events_group)
+for _command in COMMANDS:
     main.add_command(_command)

@@ -225,6 +225,14 @@ class PluginHost:
         """Run every processor; the first exception propagates so the event retries."""
         self.pm.hook.process_event(event=event)
 
+    def automate(self, event: Mapping[str, Any]) -> None:
+        """Run every automation; the first exception propagates so the automation retries."""
+        self.pm.hook.automate(event=event)
+
+    def implemented(self, hook: str) -> bool:
+        """Whether any loaded plugin implements `hook` (a fan-out with no receiver is skipped)."""
+        return bool(getattr(self.pm.hook, hook).get_hookimpls())
+
     # description -----------------------------------------------------------
 
     def describe(self, connector_id: str) -> dict[str, Any]:

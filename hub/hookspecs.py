@@ -83,3 +83,13 @@ def process_event(event: Mapping[str, Any]):  # type: ignore[no-untyped-def]
     Raise to make the event retry. Must be idempotent: an event may be
     delivered to a processor more than once after a crash.
     """
+
+
+@hookspec
+def automate(event: Mapping[str, Any]):  # type: ignore[no-untyped-def]
+    """Run automation for one processed event (a CloudEvent dict), on the automation queue.
+
+    Every implementation runs, after every `process_event` has succeeded.
+    Raise to make the automation retry (the event's processors are not run
+    again). Must be idempotent, like `process_event`.
+    """

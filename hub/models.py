@@ -148,6 +148,7 @@ class WebhookEvent(db.Model):
         sa.UniqueConstraint("integration_id", "provider_event_id", name="uq_webhook_events_dedupe"),
         sa.Index("ix_webhook_events_tenant_received", "tenant_id", "received_at"),
         sa.Index("ix_webhook_events_status", "status"),
+        sa.Index("ix_webhook_events_integration_received", "integration_id", "received_at"),
     )
 
     id: Mapped[str] = mapped_column(sa.String(36), primary_key=True, default=new_id)
@@ -167,10 +168,20 @@ class WebhookEvent(db.Model):
 
 
 class Job(db.Model):
-    """The outbox: the durable truth of queued work. Huey only carries the job id."""
+    """The outbox: the durable truth of queued work. Huey only carries the job id.
+
+    status: pending (waiting to run), processing (claimed under a lease),
+    failed (will retry at `run_at`), done, dead (attempts exhausted).
+    lease_expires_at: while pending, the moment the relay may assume the
+    enqueue was lost; while processing, the moment the relay may assume the
+    consumer died. lease_owner is the claim token that alone may finish it.
+    """
 
     __tablename__ = "jobs"
-    __table_args__ = (sa.Index("ix_jobs_status_run_at", "status", "run_at"),)
+    __table_args__ = (
+        sa.Index("ix_jobs_status_run_at", "status", "run_at"),
+        sa.Index("ix_jobs_integration_status", "integration_id", "status"),
+    )
 
     id: Mapped[str] = mapped_column(sa.String(36), primary_key=True, default=new_id)
     queue: Mapped[str] = mapped_column(sa.String(32))
@@ -183,6 +194,7 @@ class Job(db.Model):
     max_attempts: Mapped[int] = mapped_column(sa.Integer, default=8)
     run_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    lease_owner: Mapped[str | None] = mapped_column(sa.String(32), nullable=True)
     last_error: Mapped[str | None] = mapped_column(sa.Text, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)

@@ -10,6 +10,7 @@ import logging
 from typing import Any
 
 from flask import Flask, Response, json
+from sqlalchemy.exc import InterfaceError, OperationalError
 from werkzeug.exceptions import HTTPException
 
 from hub.errors import HubError
@@ -55,7 +56,23 @@ def _from_unexpected(error: Exception) -> Response:
     return problem(500, "Internal error", "The hub could not complete the request.", "internal-error")
 
 
+def _from_database_outage(error: Exception) -> Response:
+    """The database is unreachable or refused the connection: the caller should retry."""
+    from hub.models import db
+
+    log.error("database unavailable: %s", type(error).__name__)
+    try:
+        db.session.rollback()
+    except Exception:  # the connection is already gone; the pool replaces it
+        pass
+    response = problem(503, "Service unavailable", "The database is unavailable; retry shortly.", "service-unavailable")
+    response.headers["Retry-After"] = "5"
+    return response
+
+
 def register_problem_handlers(app: Flask) -> None:
     app.register_error_handler(HubError, _from_hub_error)
+    app.register_error_handler(OperationalError, _from_database_outage)
+    app.register_error_handler(InterfaceError, _from_database_outage)
     app.register_error_handler(HTTPException, _from_http_exception)
     app.register_error_handler(Exception, _from_unexpected)

@@ -24,5 +24,14 @@ def readyz():  # type: ignore[no-untyped-def]
     except Exception:
         db.session.rollback()
         checks["database"] = "unavailable"
+    try:
+        from hub.jobs import QUEUES
+        from hub.queues import current_queues
+
+        for name in QUEUES:
+            current_queues().depth(name)
+        checks["queue"] = "ok"
+    except Exception:
+        checks["queue"] = "unavailable"
     ready = all(value == "ok" for value in checks.values())
     return jsonify({"status": "ok" if ready else "unavailable", "checks": checks}), 200 if ready else 503

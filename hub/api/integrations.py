@@ -11,7 +11,9 @@ from hub import integrations as service
 from hub.auth import require_tenant
 from hub.disconnect import disconnect_integration
 from hub.errors import BadRequest, NotFound
+from hub.queues import enqueue
 from hub.state import current_hub
+from hub.syncing import request_sync
 from hub.validation import StrictBody, parse_json_body
 
 blueprint = Blueprint("integrations", __name__)
@@ -103,3 +105,11 @@ def update_integration(integration_id: str):  # type: ignore[no-untyped-def]
 def delete_integration(integration_id: str):  # type: ignore[no-untyped-def]
     disconnect_integration(g.tenant_id, integration_id)
     return "", 204
+
+
+@blueprint.post("/api/integrations/<integration_id>/sync")
+@require_tenant
+def sync_integration(integration_id: str):  # type: ignore[no-untyped-def]
+    job_id, dispatches = request_sync(g.tenant_id, integration_id)
+    enqueue(dispatches)
+    return jsonify({"job_id": job_id}), 202

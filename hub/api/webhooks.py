@@ -1,0 +1,54 @@
+"""Webhook ingestion endpoint: size limit, raw body, then `hub.ingest`."""
+
+from __future__ import annotations
+
+import time
+
+from flask import Blueprint, Response, current_app, g, jsonify, request
+
+from hub.errors import HubError, PayloadTooLarge
+from hub.ingest import receive_webhook
+from hub.metrics import INGEST_SECONDS, WEBHOOKS_RECEIVED
+from hub.state import current_hub
+from hub.types import WebhookRequest
+
+blueprint = Blueprint("webhooks", __name__)
+
+
+def _raw_body(limit: int) -> bytes:
+    """The body as sent, refused past `limit` bytes without reading more than that."""
+    if request.content_length is not None and request.content_length > limit:
+        raise PayloadTooLarge(f"The body is larger than {limit} bytes.")
+    body = request.stream.read(limit + 1)
+    if len(body) > limit:
+        raise PayloadTooLarge(f"The body is larger than {limit} bytes.")
+    return body
+
+
+@blueprint.post("/api/webhooks/<connector>/<webhook_secret>")
+def receive(connector: str, webhook_secret: str):  # type: ignore[no-untyped-def]
+    started = time.perf_counter()
+    g.connector = connector
+    outcome = "error"
+    try:
+        body = _raw_body(int(current_app.config["HUB_MAX_WEBHOOK_BYTES"]))
+        delivery = WebhookRequest(
+            headers={name.lower(): value for name, value in request.headers.items()},
+            body=body,
+            query=request.args.to_dict(),
+            content_type=request.content_type or "",
+        )
+        receipt = receive_webhook(connector, webhook_secret, delivery)
+        if receipt.handshake is not None:
+            outcome = "handshake"
+            reply = receipt.handshake
+            return Response(reply.body, status=reply.status, content_type=reply.content_type)
+        outcome = receipt.status
+        return jsonify({"status": receipt.status})
+    except HubError as error:
+        outcome = error.slug
+        raise
+    finally:
+        label = connector if connector in current_hub().plugins.connectors else "unknown"
+        WEBHOOKS_RECEIVED.labels(connector=label, outcome=outcome).inc()
+        INGEST_SECONDS.labels(connector=label).observe(time.perf_counter() - started)

@@ -1,0 +1,234 @@
+"""Stored provider events: dedupe on insert, CloudEvents out, listing and replay.
+
+Webhook deliveries and sync pages both end in `stage_events`, so an event
+that arrives both ways is stored once. Dedupe is the database's unique index
+on (integration, provider event id), used through `INSERT ... ON CONFLICT DO
+NOTHING` on both PostgreSQL and SQLite: no read-then-write race, however
+many deliveries of one event arrive at once.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+
+from hub import jobs
+from hub.errors import BadRequest, NotFound, PluginError
+from hub.models import Integration, WebhookEvent, db, new_id, utcnow
+from hub.types import NormalizedEvent
+
+EVENT_STATUSES = ("pending", "processing", "processed", "failed", "dead")
+# Statuses a connector may move an integration to through an event (e.g. Stripe's deauthorization).
+EVENT_SETTABLE_STATUSES = ("revoked", "needs_reauth")
+PAGE_LIMIT_MAX = 200
+
+
+@dataclass(frozen=True)
+class Recipient:
+    """An integration an event is stored for."""
+
+    tenant_id: str
+    integration_id: str
+
+
+@dataclass(frozen=True)
+class StagedEvents:
+    inserted: int
+    duplicates: int
+    dispatches: list[jobs.Dispatch]
+
+
+def _insert_statement() -> Any:
+    dialect = sqlite if db.engine.dialect.name == "sqlite" else postgresql
+    return dialect.insert(WebhookEvent)
+
+
+def _json_data(event: NormalizedEvent, connector: str) -> Any:
+    try:
+        return json.loads(json.dumps(event.data))
+    except (TypeError, ValueError):
+        raise PluginError(f"connector {connector} returned event data that is not JSON") from None
+
+
+def stage_events(connector: str, recipients: Sequence[Recipient], events: Iterable[NormalizedEvent]) -> StagedEvents:
+    """Insert each event for each recipient (duplicates skipped) with its pending job.
+
+    Runs in the caller's transaction and does not commit: the caller commits
+    the events, their jobs and anything else it wrote at once, then enqueues
+    the returned dispatches.
+    """
+    now = utcnow()
+    inserted = duplicates = 0
+    job_rows: list[dict[str, Any]] = []
+    statement = _insert_statement()
+    for event in events:
+        data = _json_data(event, connector)
+        for recipient in recipients:
+            event_id = db.session.execute(
+                statement.values(
+                    id=new_id(),
+                    tenant_id=recipient.tenant_id,
+                    integration_id=recipient.integration_id,
+                    connector=connector,
+                    provider_event_id=event.id[:255],
+                    type=event.type[:255],
+                    subject=event.subject[:255] if event.subject else None,
+                    occurred_at=event.time,
+                    received_at=now,
+                    payload=data,
+                    status="pending",
+                    attempts=0,
+                )
+                .on_conflict_do_nothing(index_elements=["integration_id", "provider_event_id"])
+                .returning(WebhookEvent.id)
+            ).scalar()
+            if event_id is None:
+                duplicates += 1
+                continue
+            inserted += 1
+            job_rows.append(
+                jobs.job_values(
+                    queue="webhooks", kind="event", tenant_id=recipient.tenant_id, event_id=event_id,
+                    integration_id=recipient.integration_id, now=now,
+                )
+            )
+        if event.integration_status in EVENT_SETTABLE_STATUSES:
+            db.session.execute(
+                sa.update(Integration)
+                .where(Integration.id.in_([r.integration_id for r in recipients]), Integration.deleted_at.is_(None))
+                .values(status=event.integration_status, updated_at=now)
+            )
+    return StagedEvents(inserted, duplicates, jobs.add_jobs(job_rows))
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat().replace("+00:00", "Z") if value else None
+
+
+def cloud_event(row: WebhookEvent) -> dict[str, Any]:
+    """The event as a CloudEvents 1.0 JSON object, with the hub's ids as extension attributes.
+
+    `id` is the hub's event id (unique across integrations; stable across
+    retries and replays, so processors can use it as an idempotency key);
+    the provider's own id is `providereventid`.
+    """
+    return {
+        "specversion": "1.0",
+        "id": row.id,
+        "source": f"/connectors/{row.connector}/integrations/{row.integration_id}",
+        "type": row.type,
+        "subject": row.subject,
+        "time": _iso(row.occurred_at or row.received_at),
+        "datacontenttype": "application/json",
+        "data": row.payload,
+        "tenantid": row.tenant_id,
+        "integrationid": row.integration_id,
+        "connector": row.connector,
+        "providereventid": row.provider_event_id,
+    }
+
+
+def serialize_event(row: WebhookEvent) -> dict[str, Any]:
+    """The API view: the CloudEvent plus delivery state."""
+    return {
+        "id": row.id,
+        "integration_id": row.integration_id,
+        "connector": row.connector,
+        "provider_event_id": row.provider_event_id,
+        "type": row.type,
+        "subject": row.subject,
+        "status": row.status,
+        "attempts": row.attempts,
+        "last_error": row.last_error,
+        "occurred_at": _iso(row.occurred_at),
+        "received_at": _iso(row.received_at),
+        "processed_at": _iso(row.processed_at),
+        "event": cloud_event(row),
+    }
+
+
+def get_event(tenant_id: str, event_id: str) -> WebhookEvent:
+    row = db.session.execute(
+        sa.select(WebhookEvent).where(WebhookEvent.id == event_id, WebhookEvent.tenant_id == tenant_id)
+    ).scalar_one_or_none()
+    if row is None:
+        raise NotFound("No such event")
+    return row
+
+
+def _encode_cursor(row: WebhookEvent) -> str:
+    raw = json.dumps([row.received_at.isoformat(), row.id]).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> tuple[datetime, str]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        received, event_id = json.loads(raw)
+        return datetime.fromisoformat(received), str(event_id)
+    except (ValueError, TypeError):
+        raise BadRequest("The cursor is not one this API returned.") from None
+
+
+def list_events(
+    tenant_id: str,
+    *,
+    status: str | None = None,
+    integration_id: str | None = None,
+    connector: str | None = None,
+    limit: int = 50,
+    cursor: str | None = None,
+) -> tuple[list[WebhookEvent], str | None]:
+    """The tenant's events, newest first, one page at a time (keyset pagination)."""
+    if status is not None and status not in EVENT_STATUSES:
+        raise BadRequest(f"Unknown status; expected one of {', '.join(EVENT_STATUSES)}.")
+    if not 1 <= limit <= PAGE_LIMIT_MAX:
+        raise BadRequest(f"limit must be between 1 and {PAGE_LIMIT_MAX}.")
+    query = sa.select(WebhookEvent).where(WebhookEvent.tenant_id == tenant_id)
+    if status:
+        query = query.where(WebhookEvent.status == status)
+    if integration_id:
+        query = query.where(WebhookEvent.integration_id == integration_id)
+    if connector:
+        query = query.where(WebhookEvent.connector == connector)
+    if cursor:
+        received, last_id = _decode_cursor(cursor)
+        query = query.where(
+            sa.or_(
+                WebhookEvent.received_at < received,
+                sa.and_(WebhookEvent.received_at == received, WebhookEvent.id < last_id),
+            )
+        )
+    rows = list(
+        db.session.execute(query.order_by(WebhookEvent.received_at.desc(), WebhookEvent.id.desc()).limit(limit + 1)).scalars()
+    )
+    next_cursor = _encode_cursor(rows[limit - 1]) if len(rows) > limit else None
+    return rows[:limit], next_cursor
+
+
+def replay_event(tenant_id: str, event_id: str) -> tuple[str, list[jobs.Dispatch]]:
+    """Deliver the event to the processors again; returns the job id and what to enqueue.
+
+    An event that is still on its way (pending, processing or waiting to
+    retry) keeps its job: replaying it again does not queue it twice.
+    """
+    row = get_event(tenant_id, event_id)
+    live = jobs.live_job(kind="event", event_id=row.id)
+    if live is not None:
+        db.session.commit()
+        return live.id, []
+    values = jobs.job_values(queue="webhooks", kind="event", tenant_id=tenant_id, event_id=row.id, integration_id=row.integration_id)
+    dispatches = jobs.add_jobs([values])
+    row.status = "pending"
+    row.attempts = 0
+    row.last_error = None
+    row.processed_at = None
+    db.session.commit()
+    return values["id"], dispatches

@@ -1,0 +1,315 @@
+"""The job outbox: the durable truth behind the Huey queues.
+
+Huey does not acknowledge tasks: one a consumer pulled and then died on is
+gone from the queue. So every piece of queued work is first a row here,
+written in the same transaction as whatever produced it, and Huey carries
+nothing but the row's id. A consumer *claims* the row under a lease before
+working and *finishes* it only while it still owns that lease; the relay
+(`relay_jobs`, periodic) re-enqueues rows whose enqueue was lost or whose
+consumer died. Work may therefore run more than once, never zero times:
+processors must be idempotent, and finishing is idempotent by the lease.
+
+Statuses: pending → processing → done; processing → failed (retry later,
+with exponential backoff and jitter) → processing ...; after the last
+attempt, dead. An event's status mirrors its event job.
+"""
+
+from __future__ import annotations
+
+import random
+import secrets
+import threading
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+
+from hub.models import Job, WebhookEvent, db, new_id, utcnow
+from hub.state import current_hub
+
+QUEUES = ("webhooks", "sync", "automation")
+LIVE_STATUSES = ("pending", "processing", "failed")
+MAX_BACKOFF_SECONDS = 3600.0
+RELAY_BATCH = 500
+ERROR_TEXT_LIMIT = 500
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A job this consumer holds; only the holder of `owner` may finish it."""
+
+    job_id: str
+    owner: str
+    queue: str
+    kind: str
+    tenant_id: str | None
+    event_id: str | None
+    integration_id: str | None
+    attempts: int
+    max_attempts: int
+
+
+@dataclass(frozen=True)
+class Dispatch:
+    """A job to put on its Huey queue once the transaction that wrote it has committed."""
+
+    job_id: str
+    queue: str
+    delay_seconds: float = 0.0
+
+
+def _settings() -> Mapping[str, Any]:
+    return current_hub().settings
+
+
+def job_values(
+    *,
+    queue: str,
+    kind: str,
+    tenant_id: str | None = None,
+    event_id: str | None = None,
+    integration_id: str | None = None,
+    run_at: datetime | None = None,
+    now: datetime | None = None,
+) -> dict[str, Any]:
+    """The row of a new pending job, for the caller to insert in its own transaction.
+
+    The job starts with a dispatch lease: the writer promises to enqueue it
+    by then, and the relay takes over if it did not (a crash between commit
+    and enqueue).
+    """
+    if queue not in QUEUES:
+        raise ValueError(f"unknown queue {queue}")
+    now = now or utcnow()
+    run_at = run_at or now
+    return {
+        "id": new_id(),
+        "queue": queue,
+        "kind": kind,
+        "tenant_id": tenant_id,
+        "event_id": event_id,
+        "integration_id": integration_id,
+        "status": "pending",
+        "attempts": 0,
+        "max_attempts": int(_settings()["HUB_JOB_MAX_ATTEMPTS"]),
+        "run_at": run_at,
+        "lease_expires_at": run_at + timedelta(seconds=_settings()["HUB_JOB_REDISPATCH_SECONDS"]),
+        "created_at": now,
+        "updated_at": now,
+    }
+
+
+def add_jobs(rows: list[dict[str, Any]]) -> list[Dispatch]:
+    """Insert job rows in the current transaction; returns what to enqueue after commit."""
+    if not rows:
+        return []
+    db.session.execute(sa.insert(Job), rows)
+    now = utcnow()
+    return [Dispatch(row["id"], row["queue"], max(0.0, (row["run_at"] - now).total_seconds())) for row in rows]
+
+
+def claim(job_id: str) -> Claim | None:
+    """Take the job if it is due and nobody holds it; None when there is nothing to do.
+
+    A duplicate delivery of the same id (the relay re-enqueued it, Huey
+    delivered it twice) finds the row claimed or done and does nothing.
+    """
+    now = utcnow()
+    owner = secrets.token_hex(16)
+    lease = timedelta(seconds=_settings()["HUB_JOB_LEASE_SECONDS"])
+    row = db.session.execute(
+        sa.update(Job)
+        .where(
+            Job.id == job_id,
+            Job.attempts < Job.max_attempts,
+            sa.or_(
+                sa.and_(Job.status.in_(("pending", "failed")), Job.run_at <= now),
+                sa.and_(Job.status == "processing", Job.lease_expires_at < now),
+            ),
+        )
+        .values(status="processing", attempts=Job.attempts + 1, lease_owner=owner, lease_expires_at=now + lease, updated_at=now)
+        .returning(Job.queue, Job.kind, Job.tenant_id, Job.event_id, Job.integration_id, Job.attempts, Job.max_attempts)
+    ).first()
+    if row is None:
+        db.session.rollback()
+        return None
+    if row.kind == "event" and row.event_id:
+        _set_event(row.event_id, status="processing", attempts=row.attempts)
+    db.session.commit()
+    return Claim(job_id, owner, row.queue, row.kind, row.tenant_id, row.event_id, row.integration_id, row.attempts, row.max_attempts)
+
+
+def _set_event(event_id: str, **values: Any) -> None:
+    db.session.execute(sa.update(WebhookEvent).where(WebhookEvent.id == event_id).values(**values))
+
+
+def _owned(claimed: Claim) -> Any:
+    return sa.and_(Job.id == claimed.job_id, Job.lease_owner == claimed.owner, Job.status == "processing")
+
+
+def finish(claimed: Claim, follow_ups: list[dict[str, Any]] | None = None) -> list[Dispatch] | None:
+    """Mark the job done, committing with it whatever the handler staged in the session.
+
+    Returns the follow-up jobs to enqueue, or None when the lease was lost
+    (another consumer took the job over): then nothing of this run is kept.
+    """
+    now = utcnow()
+    done = db.session.execute(
+        sa.update(Job).where(_owned(claimed)).values(status="done", lease_expires_at=None, last_error=None, updated_at=now)
+    ).rowcount
+    if done != 1:
+        db.session.rollback()
+        return None
+    if claimed.kind == "event" and claimed.event_id:
+        _set_event(claimed.event_id, status="processed", processed_at=now, last_error=None)
+    dispatches = add_jobs(follow_ups or [])
+    db.session.commit()
+    return dispatches
+
+
+def backoff_seconds(attempt: int) -> float:
+    """Exponential backoff with equal jitter: half the delay fixed, half random.
+
+    Jitter spreads the retries of events that failed together (a provider
+    outage) so they do not all come back at the same second.
+    """
+    base = float(_settings()["HUB_JOB_BACKOFF_SECONDS"])
+    delay = min(MAX_BACKOFF_SECONDS, base * (2 ** max(0, attempt - 1)))
+    return delay / 2 + random.uniform(0, delay / 2)
+
+
+def describe_error(error: BaseException) -> str:
+    """A short, secret-free account of a failure for the event's `last_error`."""
+    from hub.logs import redact
+
+    text = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
+    return redact(text)[:ERROR_TEXT_LIMIT]
+
+
+def fail(claimed: Claim, error: BaseException, *, retryable: bool = True) -> Dispatch | None:
+    """Record a failed attempt: retry later, or dead after the last attempt.
+
+    Returns the retry to enqueue (with its delay), or None when the job is
+    dead or the lease was lost.
+    """
+    now = utcnow()
+    message = describe_error(error)
+    if retryable and claimed.attempts < claimed.max_attempts:
+        run_at = now + timedelta(seconds=backoff_seconds(claimed.attempts))
+        redispatch = run_at + timedelta(seconds=_settings()["HUB_JOB_REDISPATCH_SECONDS"])
+        values: dict[str, Any] = {"status": "failed", "run_at": run_at, "lease_expires_at": redispatch}
+        event_status = "failed"
+    else:
+        run_at = None
+        values = {"status": "dead", "lease_expires_at": None}
+        event_status = "dead"
+    changed = db.session.execute(
+        sa.update(Job).where(_owned(claimed)).values(lease_owner=None, last_error=message, updated_at=now, **values)
+    ).rowcount
+    if changed != 1:
+        db.session.rollback()
+        return None
+    if claimed.event_id and (claimed.kind == "event" or event_status == "dead"):
+        _set_event(claimed.event_id, status=event_status, last_error=message)
+    db.session.commit()
+    if run_at is None:
+        return None
+    return Dispatch(claimed.job_id, claimed.queue, (run_at - now).total_seconds())
+
+
+@contextmanager
+def lease_kept(claimed: Claim) -> Iterator[None]:
+    """Extend the job's lease while the block runs, so a long job is not taken over.
+
+    The heartbeat writes on a connection of its own; it stops with the block.
+    """
+    lease_seconds = float(_settings()["HUB_JOB_LEASE_SECONDS"])
+    engine = db.engine
+    stopped = threading.Event()
+
+    def beat() -> None:
+        while not stopped.wait(lease_seconds / 3):
+            try:
+                with engine.begin() as connection:
+                    connection.execute(
+                        sa.update(Job)
+                        .where(_owned(claimed))
+                        .values(lease_expires_at=utcnow() + timedelta(seconds=lease_seconds))
+                    )
+            except Exception:  # a missed beat only shortens the lease; the next one may succeed
+                continue
+
+    thread = threading.Thread(target=beat, name=f"lease-{claimed.job_id[:8]}", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stopped.set()
+        thread.join()
+
+
+def relay_jobs(limit: int = RELAY_BATCH) -> list[Dispatch]:
+    """Find jobs whose enqueue was lost or whose consumer died; returns them to enqueue.
+
+    A job that died on its last attempt becomes dead. Each update repeats
+    its condition, so a consumer claiming the same row at the same moment
+    wins or loses cleanly.
+    """
+    now = utcnow()
+    redispatch = now + timedelta(seconds=_settings()["HUB_JOB_REDISPATCH_SECONDS"])
+    lost_dispatch = sa.and_(
+        Job.status.in_(("pending", "failed")),
+        Job.run_at <= now,
+        sa.or_(Job.lease_expires_at.is_(None), Job.lease_expires_at < now),
+    )
+    lost_consumer = sa.and_(Job.status == "processing", Job.lease_expires_at < now)
+    exhausted = sa.and_(lost_consumer, Job.attempts >= Job.max_attempts)
+    dead = db.session.execute(
+        sa.update(Job)
+        .where(exhausted, Job.id.in_(sa.select(Job.id).where(exhausted).limit(limit)))
+        .values(status="dead", lease_owner=None, lease_expires_at=None, last_error="the consumer was lost on the last attempt", updated_at=now)
+        .returning(Job.kind, Job.event_id)
+    ).all()
+    for row in dead:
+        if row.event_id:
+            _set_event(row.event_id, status="dead", last_error="the consumer was lost on the last attempt")
+    revived = sa.or_(lost_dispatch, sa.and_(lost_consumer, Job.attempts < Job.max_attempts))
+    rows = db.session.execute(
+        sa.update(Job)
+        .where(revived, Job.id.in_(sa.select(Job.id).where(revived).order_by(Job.run_at).limit(limit)))
+        .values(status=sa.case((Job.status == "processing", "pending"), else_=Job.status), lease_owner=None, lease_expires_at=redispatch, updated_at=now)
+        .returning(Job.id, Job.queue)
+    ).all()
+    db.session.commit()
+    return [Dispatch(row.id, row.queue) for row in rows]
+
+
+def mark_enqueue_lost(job_ids: list[str]) -> None:
+    """After a failed enqueue, let the relay take the jobs at its next run instead of after the dispatch lease."""
+    if not job_ids:
+        return
+    with db.engine.begin() as connection:
+        connection.execute(
+            sa.update(Job).where(Job.id.in_(job_ids), Job.status.in_(("pending", "failed"))).values(lease_expires_at=None)
+        )
+
+
+def live_job(*, kind: str, event_id: str | None = None, integration_id: str | None = None) -> Job | None:
+    """A job of this kind for the event or integration that has not finished yet."""
+    query = sa.select(Job).where(Job.kind == kind, Job.status.in_(LIVE_STATUSES))
+    if event_id is not None:
+        query = query.where(Job.event_id == event_id)
+    if integration_id is not None:
+        query = query.where(Job.integration_id == integration_id)
+    return db.session.execute(query.limit(1)).scalars().first()
+
+
+def prune_finished_jobs(older_than: timedelta) -> int:
+    """Delete done jobs past the retention period (dead ones stay: they are the dead-letter list)."""
+    cutoff = utcnow() - older_than
+    deleted = db.session.execute(sa.delete(Job).where(Job.status == "done", Job.updated_at < cutoff)).rowcount
+    db.session.commit()
+    return deleted or 0

@@ -1,0 +1,103 @@
+"""The sync queue: pull records from a provider through the connector's `sync` hook.
+
+One job fetches one page. The records go through the same dedupe and
+processing path as webhooks (`hub.events.stage_events`), and the new
+cursor is stored in the same transaction, written only over the cursor the
+page started from: two syncs of one integration can overlap without one
+moving the cursor back (their records dedupe). A connector that has more
+pages asks for a follow-up job, so a long backfill never holds a worker; a
+rate-limited one names when to come back.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from typing import Any
+
+import sqlalchemy as sa
+
+from hub import jobs
+from hub.errors import BadRequest, Conflict
+from hub.events import Recipient, stage_events
+from hub.http import provider_session
+from hub.integrations import get_integration_by_id
+from hub.models import Integration, Job, db, utcnow
+from hub.state import current_hub
+from hub.tokens import fresh_credentials
+
+log = logging.getLogger(__name__)
+
+
+def _syncable(connector: str) -> bool:
+    plugins = current_hub().plugins
+    return connector in plugins.connectors and plugins.describe(connector)["supports"]["sync"]
+
+
+def request_sync(tenant_id: str, integration_id: str) -> tuple[str, list[jobs.Dispatch]]:
+    """Queue a sync of the integration; an unfinished sync job is reused, not doubled."""
+    integration = get_integration_by_id(tenant_id, integration_id)
+    if integration.status != "active":
+        raise Conflict(f"The integration is {integration.status}; only an active integration can sync.")
+    if not _syncable(integration.connector):
+        raise BadRequest(f"The {integration.connector} connector does not support sync.")
+    live = jobs.live_job(kind="sync", integration_id=integration_id)
+    if live is not None:
+        db.session.commit()
+        return live.id, []
+    values = jobs.job_values(queue="sync", kind="sync", tenant_id=tenant_id, integration_id=integration_id)
+    dispatches = jobs.add_jobs([values])
+    db.session.commit()
+    return values["id"], dispatches
+
+
+def run_sync(claimed: jobs.Claim) -> list[dict[str, Any]]:
+    tenant_id, integration_id = str(claimed.tenant_id), str(claimed.integration_id)
+    integration = db.session.get(Integration, integration_id)
+    if integration is None or integration.deleted_at is not None or integration.status != "active":
+        log.info("sync of integration %s skipped: it is no longer active", integration_id)
+        return []
+    connector, cursor = integration.connector, integration.sync_cursor
+    credentials = fresh_credentials(tenant_id, integration_id)
+    db.session.commit()  # no transaction stays open across the provider calls
+    with provider_session(credentials) as session:
+        result = current_hub().plugins.sync(connector, session=session, credentials=credentials, cursor=cursor)
+    stage_events(connector, [Recipient(tenant_id, integration_id)], result.records)
+    finished = not result.has_more and result.retry_after is None
+    values: dict[str, Any] = {"sync_cursor": result.cursor}
+    if finished:
+        values["last_synced_at"] = utcnow()
+    db.session.execute(
+        sa.update(Integration)
+        .where(Integration.id == integration_id, Integration.sync_cursor.is_not_distinct_from(cursor))
+        .values(**values)
+    )
+    if finished:
+        return []
+    run_at = utcnow() + timedelta(seconds=max(0.0, result.retry_after or 0.0))
+    return [jobs.job_values(queue="sync", kind="sync", tenant_id=tenant_id, integration_id=integration_id, run_at=run_at)]
+
+
+def schedule_due_syncs() -> list[jobs.Dispatch]:
+    """Queue a sync for every active, syncable integration not synced within `HUB_SYNC_INTERVAL_SECONDS`."""
+    plugins = current_hub().plugins
+    syncable = [cid for cid in plugins.connectors if _syncable(cid)]
+    if not syncable:
+        return []
+    cutoff = utcnow() - timedelta(seconds=current_hub().settings["HUB_SYNC_INTERVAL_SECONDS"])
+    unfinished = sa.select(Job.id).where(
+        Job.kind == "sync", Job.integration_id == Integration.id, Job.status.in_(jobs.LIVE_STATUSES)
+    )
+    due = db.session.execute(
+        sa.select(Integration.tenant_id, Integration.id).where(
+            Integration.status == "active",
+            Integration.deleted_at.is_(None),
+            Integration.connector.in_(syncable),
+            sa.or_(Integration.last_synced_at.is_(None), Integration.last_synced_at < cutoff),
+            ~unfinished.exists(),
+        )
+    ).all()
+    rows = [jobs.job_values(queue="sync", kind="sync", tenant_id=t, integration_id=i) for t, i in due]
+    dispatches = jobs.add_jobs(rows)
+    db.session.commit()
+    return dispatches
