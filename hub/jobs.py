@@ -150,10 +150,10 @@ def _owned(claimed: Claim) -> Any:
     return sa.and_(Job.id == claimed.job_id, Job.lease_owner == claimed.owner, Job.status == "processing")
 
 
-def finish(claimed: Claim, follow_ups: list[dict[str, Any]] | None = None) -> list[Dispatch] | None:
+def finish(claimed: Claim, staged: list[Dispatch] | None = None) -> list[Dispatch] | None:
     """Mark the job done, committing with it whatever the handler staged in the session.
 
-    Returns the follow-up jobs to enqueue, or None when the lease was lost
+    Returns the staged jobs to enqueue, or None when the lease was lost
     (another consumer took the job over): then nothing of this run is kept.
     """
     now = utcnow()
@@ -165,9 +165,8 @@ def finish(claimed: Claim, follow_ups: list[dict[str, Any]] | None = None) -> li
         return None
     if claimed.kind == "event" and claimed.event_id:
         _set_event(claimed.event_id, status="processed", processed_at=now, last_error=None)
-    dispatches = add_jobs(follow_ups or [])
     db.session.commit()
-    return dispatches
+    return list(staged or [])
 
 
 def backoff_seconds(attempt: int) -> float:

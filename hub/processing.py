@@ -25,19 +25,19 @@ def _load_cloud_event(claimed: jobs.Claim) -> dict[str, Any]:
     return event
 
 
-def run_event_processors(claimed: jobs.Claim) -> list[dict[str, Any]]:
+def run_event_processors(claimed: jobs.Claim) -> list[jobs.Dispatch]:
     plugins = current_hub().plugins
     plugins.process_event(_load_cloud_event(claimed))
     if not plugins.implemented("automate"):
         return []
-    return [
+    return jobs.add_jobs([
         jobs.job_values(
             queue="automation", kind="automation", tenant_id=claimed.tenant_id,
             event_id=claimed.event_id, integration_id=claimed.integration_id,
         )
-    ]
+    ])
 
 
-def run_automation(claimed: jobs.Claim) -> list[dict[str, Any]]:
+def run_automation(claimed: jobs.Claim) -> list[jobs.Dispatch]:
     current_hub().plugins.automate(_load_cloud_event(claimed))
     return []

@@ -92,6 +92,8 @@ class Queues:
                 huey = self.hueys[name]
                 for task in huey.read_schedule():
                     huey.enqueue(task)
+                if not huey.pending_count():
+                    continue  # a consumer's dequeue would block waiting for work
                 task = huey.dequeue()
                 if task is None:
                     continue

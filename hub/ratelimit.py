@@ -8,6 +8,7 @@ counters live in Redis, shared by every API process and machine; without it
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from typing import Any
@@ -18,6 +19,8 @@ from limits.storage import MemoryStorage, RedisStorage
 from limits.strategies import MovingWindowRateLimiter
 
 from hub.errors import RateLimited, ServiceUnavailable
+
+log = logging.getLogger(__name__)
 
 
 class RateLimits:
@@ -37,12 +40,21 @@ class RateLimits:
             return None
         return parse(str(text))
 
-    def hit(self, item: RateLimitItem | None, scope: str, key: str) -> None:
+    def hit(self, item: RateLimitItem | None, scope: str, key: str, *, fail_open: bool = False) -> None:
+        """Count one request; raise RateLimited past the limit.
+
+        When the store is unreachable, `fail_open` lets the request through
+        (webhook ingestion: refusing would only delay events the database
+        can still take); otherwise the caller gets a 503.
+        """
         if item is None:
             return
         try:
             allowed = self.limiter.hit(item, scope, key)
-        except Exception:
+        except Exception as error:
+            if fail_open:
+                log.warning("rate limit store unavailable, %s limit not applied: %s", scope, type(error).__name__)
+                return
             raise ServiceUnavailable("The rate limit store is unavailable; retry shortly.", headers={"Retry-After": "1"}) from None
         if allowed:
             return
@@ -65,4 +77,4 @@ def limit_tenant(tenant_id: str) -> None:
 
 def limit_webhook(integration_or_app_key: str) -> None:
     limits: RateLimits = current_app.extensions["hub.ratelimits"]
-    limits.hit(limits.webhook_limit, "webhook", integration_or_app_key)
+    limits.hit(limits.webhook_limit, "webhook", integration_or_app_key, fail_open=True)

@@ -2,7 +2,8 @@
 
 A handler receives the claim, does its work (provider calls and processors
 run with no database transaction open), stages its writes in the session
-and returns the follow-up jobs to create. `jobs.finish` commits all of that
+(follow-up jobs included, through `jobs.add_jobs`) and returns the
+dispatches of the jobs it staged. `jobs.finish` commits all of that
 together with the job's completion, and only if this consumer still holds
 the lease; an exception becomes a retry, or a dead job when the error says
 retrying cannot help (`retryable = False`) or attempts are exhausted.
@@ -12,7 +13,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import Any
 
 from hub import jobs
 from hub.logs import bind, unbind
@@ -22,7 +22,7 @@ from hub.queues import enqueue
 
 log = logging.getLogger(__name__)
 
-Handler = Callable[[jobs.Claim], list[dict[str, Any]]]
+Handler = Callable[[jobs.Claim], list[jobs.Dispatch]]
 
 
 def _handlers() -> dict[str, Handler]:
@@ -52,8 +52,8 @@ def _run_claimed(claimed: jobs.Claim) -> str:
         if handler is None:
             raise LookupError(f"no handler for job kind {claimed.kind}")
         with jobs.lease_kept(claimed):
-            follow_ups = handler(claimed)
-            dispatches = jobs.finish(claimed, follow_ups)
+            staged = handler(claimed)
+            dispatches = jobs.finish(claimed, staged)
     except Exception as error:
         db.session.rollback()
         retryable = getattr(error, "retryable", True) and not isinstance(error, LookupError)

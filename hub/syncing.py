@@ -51,7 +51,7 @@ def request_sync(tenant_id: str, integration_id: str) -> tuple[str, list[jobs.Di
     return values["id"], dispatches
 
 
-def run_sync(claimed: jobs.Claim) -> list[dict[str, Any]]:
+def run_sync(claimed: jobs.Claim) -> list[jobs.Dispatch]:
     tenant_id, integration_id = str(claimed.tenant_id), str(claimed.integration_id)
     integration = db.session.get(Integration, integration_id)
     if integration is None or integration.deleted_at is not None or integration.status != "active":
@@ -62,7 +62,7 @@ def run_sync(claimed: jobs.Claim) -> list[dict[str, Any]]:
     db.session.commit()  # no transaction stays open across the provider calls
     with provider_session(credentials) as session:
         result = current_hub().plugins.sync(connector, session=session, credentials=credentials, cursor=cursor)
-    stage_events(connector, [Recipient(tenant_id, integration_id)], result.records)
+    staged = stage_events(connector, [Recipient(tenant_id, integration_id)], result.records)
     finished = not result.has_more and result.retry_after is None
     values: dict[str, Any] = {"sync_cursor": result.cursor}
     if finished:
@@ -73,9 +73,10 @@ def run_sync(claimed: jobs.Claim) -> list[dict[str, Any]]:
         .values(**values)
     )
     if finished:
-        return []
+        return staged.dispatches
     run_at = utcnow() + timedelta(seconds=max(0.0, result.retry_after or 0.0))
-    return [jobs.job_values(queue="sync", kind="sync", tenant_id=tenant_id, integration_id=integration_id, run_at=run_at)]
+    follow_up = jobs.job_values(queue="sync", kind="sync", tenant_id=tenant_id, integration_id=integration_id, run_at=run_at)
+    return staged.dispatches + jobs.add_jobs([follow_up])
 
 
 def schedule_due_syncs() -> list[jobs.Dispatch]:

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import sys
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -121,28 +119,32 @@ class Pipeline:
 QUEUE_BACKENDS = ["embedded", "redis"]
 
 
-def pipeline_config(request: pytest.FixtureRequest, record_dir: Path, **config: Any) -> dict[str, Any]:
-    settings: dict[str, Any] = {
+def _build_pipeline(request: pytest.FixtureRequest, backend: str, make_app: AppFactory, signed_distribution: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Pipeline:
+    monkeypatch.syspath_prepend(str(signed_distribution))
+    record_dir = tmp_path / "record"
+    record_dir.mkdir()
+    monkeypatch.setenv("HUBTEST_RECORD_DIR", str(record_dir))
+    config: dict[str, Any] = {
         "HUB_PLUGINS": PROCESSOR_MODULE,
         "SIGNED_APP_SECRET": APP_SECRET,
         "HUB_JOB_BACKOFF_SECONDS": 0,
         "HUB_JOB_MAX_ATTEMPTS": 3,
     }
-    if getattr(request, "param", "embedded") == "redis":
-        settings["REDIS_URL"] = request.getfixturevalue("redis_url")
-    settings.update(config)
-    return settings
+    if backend == "redis":
+        config["REDIS_URL"] = request.getfixturevalue("redis_url")
+    app = make_app(**config)
+    assert "signed" in app.extensions["hub"].plugins.connectors, app.extensions["hub"].plugins.broken
+    environ = {"PYTHONPATH": os.pathsep.join([str(signed_distribution), str(REPO_ROOT)]), "HUBTEST_RECORD_DIR": str(record_dir)}
+    return Pipeline(app=app, tenant=_make_tenant(app, "Acme"), record_dir=record_dir, environ=environ, config=dict(app.config))
 
 
 @pytest.fixture(params=QUEUE_BACKENDS)
-def pipeline(request: pytest.FixtureRequest, make_app: AppFactory, signed_distribution: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pipeline]:
-    monkeypatch.syspath_prepend(str(signed_distribution))
-    record_dir = tmp_path / "record"
-    record_dir.mkdir()
-    monkeypatch.setenv("HUBTEST_RECORD_DIR", str(record_dir))
-    config = pipeline_config(request, record_dir)
-    app = make_app(**config)
-    assert "signed" in app.extensions["hub"].plugins.connectors, app.extensions["hub"].plugins.broken
-    full_config = dict(app.config)
-    environ = {"PYTHONPATH": os.pathsep.join([str(signed_distribution), str(REPO_ROOT), *sys.path[:0]]), "HUBTEST_RECORD_DIR": str(record_dir)}
-    yield Pipeline(app=app, tenant=_make_tenant(app, "Acme"), record_dir=record_dir, environ=environ, config=full_config)
+def pipeline(request: pytest.FixtureRequest, make_app: AppFactory, signed_distribution: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Pipeline:
+    """The pipeline on the embedded queues and on Redis (times each test database)."""
+    return _build_pipeline(request, request.param, make_app, signed_distribution, tmp_path, monkeypatch)
+
+
+@pytest.fixture
+def redis_pipeline(request: pytest.FixtureRequest, make_app: AppFactory, signed_distribution: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Pipeline:
+    """The pipeline on Redis queues only, for what only Redis can do (be down)."""
+    return _build_pipeline(request, "redis", make_app, signed_distribution, tmp_path, monkeypatch)

@@ -2,7 +2,7 @@
 
 Each call appends `<event id> <type>` to `processed.log` in the folder named by
 `HUBTEST_RECORD_DIR`. The event's data steers it: `sleep` (seconds) makes it
-slow, `fail` makes it always raise, `fail_times` makes it raise that many
+slow on an event's first start only, `fail` makes it always raise, `fail_times` makes it raise that many
 times first (counted in files, so retries in other processes count too).
 """
 
@@ -36,7 +36,7 @@ def process_event(event: dict[str, Any]) -> None:
     data = event.get("data") if isinstance(event.get("data"), dict) else {}
     with open(folder / "started.log", "a") as log:
         log.write(f"{event['id']} {os.getpid()}\n")
-    if data.get("sleep"):
+    if data.get("sleep") and _count(folder, f"{event['id']}.started") == 1:
         time.sleep(float(data["sleep"]))
     if data.get("fail"):
         raise RuntimeError("the processor refused this event")
