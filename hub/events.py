@@ -67,6 +67,7 @@ def stage_events(connector: str, recipients: Sequence[Recipient], events: Iterab
     now = utcnow()
     inserted = duplicates = 0
     job_rows: list[dict[str, Any]] = []
+    to_sync: set[Recipient] = set()
     statement = _insert_statement()
     for event in events:
         data = _json_data(event, connector)
@@ -93,6 +94,8 @@ def stage_events(connector: str, recipients: Sequence[Recipient], events: Iterab
                 duplicates += 1
                 continue
             inserted += 1
+            if event.request_sync:
+                to_sync.add(recipient)
             job_rows.append(
                 jobs.job_values(
                     queue="webhooks", kind="event", tenant_id=recipient.tenant_id, event_id=event_id,
@@ -105,6 +108,11 @@ def stage_events(connector: str, recipients: Sequence[Recipient], events: Iterab
                 .where(Integration.id.in_([r.integration_id for r in recipients]), Integration.deleted_at.is_(None))
                 .values(status=event.integration_status, updated_at=now)
             )
+    job_rows += [
+        jobs.job_values(queue="sync", kind="sync", tenant_id=r.tenant_id, integration_id=r.integration_id, now=now)
+        for r in sorted(to_sync, key=lambda r: r.integration_id)
+        if jobs.live_job(kind="sync", integration_id=r.integration_id) is None
+    ]
     return StagedEvents(inserted, duplicates, jobs.add_jobs(job_rows))
 
 

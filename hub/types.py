@@ -99,6 +99,9 @@ class NormalizedEvent:
     webhooks; may be None for per-integration endpoints).
     integration_status: when set (e.g. "revoked" on a deauthorization), the
     core moves the receiving integration to that status.
+    request_sync: the event is a change notification that carries no records
+    (Gmail's Pub/Sub push says only "the mailbox changed"): the core queues a
+    sync of each receiving integration, unless one is already waiting.
     """
 
     id: str
@@ -108,6 +111,7 @@ class NormalizedEvent:
     time: datetime | None = None
     account: str | None = None
     integration_status: str | None = None
+    request_sync: bool = False
 
 
 @dataclass(frozen=True)

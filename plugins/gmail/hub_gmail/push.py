@@ -115,4 +115,5 @@ def normalize_push(body: bytes) -> NormalizedEvent:
         subject=address,
         time=publish_time(published),
         account=account,
+        request_sync=True,
     )

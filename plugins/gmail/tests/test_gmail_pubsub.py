@@ -7,20 +7,15 @@ import hashlib
 import hmac
 import json
 import time
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
-from cryptography.x509.oid import NameOID
-from flask import Flask, Response, jsonify
-from google.auth import crypt, jwt
+from flask import Flask
+from google.auth import jwt
 
 from hub.testkit.http_server import serve_wsgi
 from hub.types import WebhookRequest
 from hub_gmail import pubsub
+from hub_gmail.testing import CertsServer, SigningKey, make_key
 
 AUDIENCE = "https://hub.example.com/api/webhooks/gmail/app-secret"
 SERVICE_ACCOUNT = "gmail-push@acme-project.iam.gserviceaccount.com"
@@ -37,34 +32,6 @@ BODY = json.dumps(
 MISSING = object()
 
 
-@dataclass(frozen=True)
-class SigningKey:
-    kid: str
-    private_pem: str
-    certificate_pem: str
-
-    def signer(self, with_kid: bool = True) -> crypt.RSASigner:
-        return crypt.RSASigner.from_string(self.private_pem, key_id=self.kid if with_kid else None)
-
-
-def make_key(kid: str) -> SigningKey:
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, kid)])
-    now = datetime.now(UTC)
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - timedelta(days=1))
-        .not_valid_after(now + timedelta(days=1))
-        .sign(key, hashes.SHA256())
-    )
-    private_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    return SigningKey(kid, private_pem.decode(), certificate.public_bytes(serialization.Encoding.PEM).decode())
-
-
 @pytest.fixture(scope="module")
 def google_key() -> SigningKey:
     return make_key("7d680d8c70d44e947133cbd499ebc1a61c3d5abc")
@@ -73,36 +40,6 @@ def google_key() -> SigningKey:
 @pytest.fixture(scope="module")
 def other_key() -> SigningKey:
     return make_key("0f1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c")
-
-
-@dataclass
-class CertsServer:
-    """Google's certificate endpoint: a JSON map kid -> PEM certificate."""
-
-    base_url: str = ""
-    certs: dict = field(default_factory=dict)
-    cache_control: str | None = None
-    status: int = 200
-    raw: bytes | None = None
-    fetches: int = 0
-
-    @property
-    def url(self) -> str:
-        return self.base_url + "/oauth2/v1/certs"
-
-    def app(self) -> Flask:
-        app = Flask("fake-google-certs")
-
-        @app.get("/oauth2/v1/certs")
-        def certs():
-            self.fetches += 1
-            response = Response(self.raw, mimetype="application/json") if self.raw is not None else jsonify(self.certs)
-            response.status_code = self.status
-            if self.cache_control:
-                response.headers["Cache-Control"] = self.cache_control
-            return response
-
-        return app
 
 
 @pytest.fixture(scope="module")
