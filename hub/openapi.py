@@ -123,19 +123,45 @@ SCHEMAS: dict[str, Any] = {
     },
     "Event": {
         "type": "object",
-        "required": ["id", "status", "type", "integration_id", "connector"],
+        "required": ["id", "status", "type", "integration_id", "connector", "event"],
         "properties": {
             "id": {"type": "string"},
             "integration_id": {"type": "string"},
             "connector": {"type": "string"},
             "provider_event_id": {"type": "string"},
             "type": {"type": "string"},
+            "subject": {"type": ["string", "null"]},
             "status": {"enum": ["pending", "processing", "processed", "failed", "dead"]},
             "attempts": {"type": "integer"},
+            "last_error": {"type": ["string", "null"]},
+            "occurred_at": TIMESTAMP,
+            "received_at": TIMESTAMP,
+            "processed_at": TIMESTAMP,
+            "event": {"$ref": "#/components/schemas/CloudEvent"},
+        },
+        "additionalProperties": False,
+    },
+    "CloudEvent": {
+        "type": "object",
+        "description": "CloudEvents 1.0 (JSON format) with the hub's ids as extension attributes.",
+        "required": ["specversion", "id", "source", "type", "tenantid", "integrationid"],
+        "properties": {
+            "specversion": {"const": "1.0"},
+            "id": {"type": "string"},
+            "source": {"type": "string"},
+            "type": {"type": "string"},
+            "subject": {"type": ["string", "null"]},
+            "time": TIMESTAMP,
+            "datacontenttype": {"type": "string"},
+            "data": {},
+            "tenantid": {"type": "string"},
+            "integrationid": {"type": "string"},
+            "connector": {"type": "string"},
+            "providereventid": {"type": "string"},
         },
     },
     "WebhookAck": {"type": "object", "required": ["status"], "properties": {"status": {"enum": ["accepted", "duplicate"]}}},
-    "JobAccepted": {"type": "object", "required": ["job_id"], "properties": {"job_id": {"type": "string"}}},
+    "JobAccepted": {"type": "object", "required": ["job_id"], "properties": {"job_id": {"type": "string"}, "status": {"type": "string"}}},
     "Health": {"type": "object", "required": ["status"], "properties": {"status": {"type": "string"}, "checks": {"type": "object"}}},
 }
 
@@ -287,7 +313,8 @@ def build_document() -> dict[str, Any]:
                     "parameters": [
                         {"name": "status", "in": "query", "schema": {"enum": ["pending", "processing", "processed", "failed", "dead"]}},
                         {"name": "integration_id", "in": "query", "schema": {"type": "string"}},
-                        {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 500}},
+                        {"name": "connector", "in": "query", "schema": {"type": "string"}},
+                        {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 200}},
                         {"name": "cursor", "in": "query", "schema": {"type": "string"}},
                     ],
                     "responses": {
@@ -297,12 +324,20 @@ def build_document() -> dict[str, Any]:
                     },
                 }
             },
+            "/api/events/{event_id}": {
+                "parameters": [_path_id("event_id")],
+                "get": {
+                    "operationId": "getEvent",
+                    "security": BEARER,
+                    "responses": {"200": _json("The event", {"$ref": "#/components/schemas/Event"}), "400": _problem("Bad query"), "404": _problem("Not found"), **AUTH_ERRORS},
+                },
+            },
             "/api/events/{event_id}/replay": {
                 "parameters": [_path_id("event_id")],
                 "post": {
                     "operationId": "replayEvent",
                     "security": BEARER,
-                    "responses": {"202": _json("Replay queued", {"type": "object"}), "400": _problem("Bad query"), "404": _problem("Not found"), "409": _problem("Event cannot be replayed now"), **AUTH_ERRORS},
+                    "responses": {"202": _json("Replay queued (an event still on its way keeps its job)", {"$ref": "#/components/schemas/JobAccepted"}), "400": _problem("Bad query"), "404": _problem("Not found"), **AUTH_ERRORS},
                 },
             },
         },
