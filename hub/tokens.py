@@ -30,6 +30,7 @@ from hub.errors import Conflict, ReauthorizationRequired, TokenRefreshFailed
 from hub.integrations import get_integration_with_credentials, update_integration_credentials, update_integration_status
 from hub.leases import hold_with_session
 from hub.locks import LockNotAcquired
+from hub.metrics import TOKEN_REFRESHES
 from hub.models import Integration, db, utcnow
 from hub.oauth_client import client_config, credentials_from_token, refresh_access_token
 
@@ -97,13 +98,17 @@ def _refresh_holding_lease(tenant_id: str, integration_id: str, margin: timedelt
         credentials, expires_at = credentials_from_token(token, previous=current.credentials)
     except OAuthError as error:
         if error.error in GRANT_REVOKED_ERRORS:
+            TOKEN_REFRESHES.labels(connector=current.connector, outcome="needs_reauth").inc()
             _mark_needs_reauth(tenant_id, integration_id, f"the provider answered {error.error}")
             raise ReauthorizationRequired("The provider no longer accepts this grant; connect again.") from None
+        TOKEN_REFRESHES.labels(connector=current.connector, outcome="refused").inc()
         log.warning("token refresh of integration %s refused: %s", integration_id, error.error)
         raise TokenRefreshFailed(f"The provider refused the refresh ({error.error}); retry later.") from None
     except (requests.RequestException, ValueError) as error:
+        TOKEN_REFRESHES.labels(connector=current.connector, outcome="failed").inc()
         log.warning("token refresh of integration %s failed: %s", integration_id, type(error).__name__)
         raise TokenRefreshFailed("The provider could not be reached to refresh the token; retry later.") from None
+    TOKEN_REFRESHES.labels(connector=current.connector, outcome="refreshed").inc()
     stored = _store(tenant_id, integration_id, credentials, expires_at, current.version, spent=refresh_token)
     log.info("refreshed the access token of integration %s", integration_id)
     return stored, True
