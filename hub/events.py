@@ -21,7 +21,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from hub import jobs
 from hub.errors import BadRequest, NotFound, PluginError
-from hub.models import Integration, WebhookEvent, db, new_id, utcnow
+from hub.models import Integration, WebhookEvent, db, isoformat, new_id, utcnow
 from hub.types import NormalizedEvent
 
 EVENT_STATUSES = ("pending", "processing", "processed", "failed", "dead")
@@ -116,10 +116,6 @@ def stage_events(connector: str, recipients: Sequence[Recipient], events: Iterab
     return StagedEvents(inserted, duplicates, jobs.add_jobs(job_rows))
 
 
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat().replace("+00:00", "Z") if value else None
-
-
 def cloud_event(row: WebhookEvent) -> dict[str, Any]:
     """The event as a CloudEvents 1.0 JSON object, with the hub's ids as extension attributes.
 
@@ -133,7 +129,7 @@ def cloud_event(row: WebhookEvent) -> dict[str, Any]:
         "source": f"/connectors/{row.connector}/integrations/{row.integration_id}",
         "type": row.type,
         "subject": row.subject,
-        "time": _iso(row.occurred_at or row.received_at),
+        "time": isoformat(row.occurred_at or row.received_at),
         "datacontenttype": "application/json",
         "data": row.payload,
         "tenantid": row.tenant_id,
@@ -155,9 +151,9 @@ def serialize_event(row: WebhookEvent) -> dict[str, Any]:
         "status": row.status,
         "attempts": row.attempts,
         "last_error": row.last_error,
-        "occurred_at": _iso(row.occurred_at),
-        "received_at": _iso(row.received_at),
-        "processed_at": _iso(row.processed_at),
+        "occurred_at": isoformat(row.occurred_at),
+        "received_at": isoformat(row.received_at),
+        "processed_at": isoformat(row.processed_at),
         "event": cloud_event(row),
     }
 

@@ -17,7 +17,7 @@ import sqlalchemy as sa
 
 from hub.crypto import integration_context
 from hub.errors import BadRequest, Conflict, NotFound
-from hub.models import Integration, db, new_id, utcnow
+from hub.models import Integration, db, isoformat, new_id, utcnow
 from hub.state import current_hub
 from hub.tenants import hash_secret
 
@@ -196,10 +196,6 @@ def webhook_url(integration: Integration) -> str:
     return f"{base}/api/webhooks/{integration.connector}/{webhook_secret_of(integration)}"
 
 
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat().replace("+00:00", "Z") if value else None
-
-
 def serialize_integration(integration: Integration) -> dict[str, Any]:
     """The API view of an integration: never any credential."""
     return {
@@ -210,10 +206,10 @@ def serialize_integration(integration: Integration) -> dict[str, Any]:
         "external_account_id": integration.external_account_id,
         "end_user_id": integration.end_user_id,
         "webhook_url": webhook_url(integration),
-        "token_expires_at": _iso(integration.token_expires_at),
-        "last_synced_at": _iso(integration.last_synced_at),
+        "token_expires_at": isoformat(integration.token_expires_at),
+        "last_synced_at": isoformat(integration.last_synced_at),
         "health_status": integration.health_status,
-        "last_health_check_at": _iso(integration.last_health_check_at),
-        "created_at": _iso(integration.created_at),
-        "updated_at": _iso(integration.updated_at),
+        "last_health_check_at": isoformat(integration.last_health_check_at),
+        "created_at": isoformat(integration.created_at),
+        "updated_at": isoformat(integration.updated_at),
     }

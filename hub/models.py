@@ -32,6 +32,11 @@ def new_id() -> str:
     return str(uuid.uuid4())
 
 
+def isoformat(value: datetime | None) -> str | None:
+    """An aware datetime as the API writes it: ISO 8601 with a `Z`."""
+    return value.isoformat().replace("+00:00", "Z") if value else None
+
+
 class UTCDateTime(sa.types.TypeDecorator):
     """Aware UTC datetimes on every database (SQLite keeps no zone of its own)."""
 
