@@ -12,9 +12,14 @@ from hub.state import current_hub
 
 
 def _create_app() -> Flask:
+    """The app for CLI commands; a refused configuration is one clear line, not a traceback."""
     from hub.app import create_app
+    from hub.errors import ConfigurationError
 
-    return create_app()
+    try:
+        return create_app()
+    except ConfigurationError as error:
+        raise click.ClickException(str(error)) from None
 
 
 @click.group(cls=FlaskGroup, create_app=_create_app, add_default_commands=False, add_version_option=False)

@@ -124,6 +124,8 @@ def update_integration_credentials(
     version = integration.version if expected_version is None else expected_version
     values: dict[str, Any] = {
         "credentials_ciphertext": _seal_credentials(tenant_id, integration_id, credentials),
+        # key_id names the key of every ciphertext in the row, so the webhook secret moves with it
+        "webhook_secret_ciphertext": _seal_webhook_secret(tenant_id, integration_id, webhook_secret_of(integration)),
         "key_id": current_hub().keyring.current_key_id,
         "version": version + 1,
         "updated_at": utcnow(),

@@ -36,10 +36,11 @@ def test_production_refusal_is_reported_by_the_cli(tmp_path):
     result = subprocess.run([HUB, "db", "upgrade"], env=env, capture_output=True, text=True, timeout=60)
     assert result.returncode != 0
     assert "SECRET_KEY" in result.stderr and "ENCRYPTION_KEY" in result.stderr
+    assert "Traceback" not in result.stderr
 
 
 def test_help_lists_the_commands():
     result = subprocess.run([HUB, "--help"], env=clean_environ(), capture_output=True, text=True, timeout=60)
     assert result.returncode == 0
-    for command in ("db", "serve", "tenants", "keys", "connectors"):
+    for command in ("db", "serve", "tenants", "keys", "connectors", "worker", "events"):
         assert command in result.stdout

@@ -109,3 +109,25 @@ def test_concurrent_holders_never_overlap(lock_app):
     for thread in threads:
         thread.join()
     assert overlaps == []
+
+
+def test_a_credentials_ciphertext_copied_to_another_row_does_not_open(app, tenant, other_tenant):
+    import sqlalchemy as sa
+
+    from hub.errors import DecryptionFailed
+    from hub.integrations import create_integration, get_integration_with_credentials
+    from hub.models import Integration
+
+    with app.app_context():
+        source = create_integration(tenant.id, connector="stripe", name="a", credentials={"api_key": "rk_live_victim"})
+        same_tenant = create_integration(tenant.id, connector="stripe", name="b", credentials={"api_key": "rk_b"})
+        foreign = create_integration(other_tenant.id, connector="stripe", name="c", credentials={"api_key": "rk_c"})
+        stolen = source.credentials_ciphertext
+        for target in (same_tenant, foreign):
+            db.session.execute(sa.update(Integration).where(Integration.id == target.id).values(credentials_ciphertext=stolen))
+        db.session.commit()
+        for owner, target in ((tenant, same_tenant), (other_tenant, foreign)):
+            with pytest.raises(DecryptionFailed):
+                get_integration_with_credentials(owner.id, target.id)
+    response = app.test_client().get(f"/api/integrations/{foreign.id}", headers=other_tenant.headers)
+    assert "rk_live_victim" not in response.get_data(as_text=True)

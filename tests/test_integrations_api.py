@@ -186,3 +186,28 @@ def test_unknown_routes_and_methods_are_problems(client, tenant):
     assert_problem(client.get("/api/nothing-here"), 404)
     response = client.put("/api/integrations", headers=tenant.headers)
     assert_problem(response, 405)
+
+
+def test_patch_merges_credentials_and_null_removes_a_field(app, client, tenant):
+    integration_id = create(client, tenant, credentials={"api_key": STRIPE_KEY, "webhook_secret": "whsec_keep_me"}).json["id"]
+    from hub.integrations import get_integration_with_credentials
+
+    rolled = client.patch(f"/api/integrations/{integration_id}", json={"credentials": {"api_key": "rk_rolled"}}, headers=tenant.headers)
+    assert rolled.status_code == 200
+    with app.app_context():
+        assert get_integration_with_credentials(tenant.id, integration_id)[1] == {"api_key": "rk_rolled", "webhook_secret": "whsec_keep_me"}
+    dropped = client.patch(f"/api/integrations/{integration_id}", json={"credentials": {"webhook_secret": None}}, headers=tenant.headers)
+    assert dropped.status_code == 200
+    with app.app_context():
+        assert get_integration_with_credentials(tenant.id, integration_id)[1] == {"api_key": "rk_rolled"}
+    assert_problem(client.patch(f"/api/integrations/{integration_id}", json={"credentials": {"api_key": None}}, headers=tenant.headers), 400)
+
+
+def test_a_provider_verdict_is_not_patched_away(app, client, tenant):
+    from hub.integrations import update_integration_status
+
+    integration_id = create(client, tenant).json["id"]
+    with app.app_context():
+        update_integration_status(tenant.id, integration_id, "needs_reauth")
+    assert_problem(client.patch(f"/api/integrations/{integration_id}", json={"status": "active"}, headers=tenant.headers), 409)
+    assert client.get(f"/api/integrations/{integration_id}", headers=tenant.headers).json["status"] == "needs_reauth"

@@ -59,3 +59,24 @@ def test_keys_generate_prints_a_usable_entry(app):
     result = app.test_cli_runner().invoke(args=["keys", "generate"])
     assert result.exit_code == 0
     assert KeyRing.from_setting(result.output.strip()).current_key_id == result.output.split(":")[0]
+
+
+def test_a_credential_update_under_the_new_key_moves_the_whole_row(make_app, tenant):
+    """A token refresh or PATCH between adding a key and rotating must not strand the webhook secret."""
+    old_app = make_app()
+    [(integration_id, webhook_secret)], _ = _seed(old_app, tenant, count=1)
+    new_entry = generate_key_entry()
+    new_app = make_app(ENCRYPTION_KEY=f"{new_entry},{TEST_ENCRYPTION_KEY}")
+    with new_app.app_context():
+        from hub.integrations import update_integration_credentials
+
+        update_integration_credentials(tenant.id, integration_id, {"api_key": "rk_rolled"})
+        rotate_keys()
+    only_new_app = make_app(ENCRYPTION_KEY=new_entry)
+    with only_new_app.app_context():
+        integration, credentials = get_integration_with_credentials(tenant.id, integration_id)
+        assert credentials == {"api_key": "rk_rolled"}
+        assert webhook_secret_of(integration) == webhook_secret
+    response = only_new_app.test_client().get(f"/api/integrations/{integration_id}", headers=tenant.headers)
+    assert response.status_code == 200
+    assert response.json["webhook_url"].endswith(webhook_secret)

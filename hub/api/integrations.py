@@ -10,7 +10,7 @@ from pydantic import Field
 from hub import integrations as service
 from hub.auth import require_tenant
 from hub.disconnect import disconnect_integration
-from hub.errors import BadRequest, NotFound
+from hub.errors import BadRequest, Conflict, NotFound
 from hub.queues import enqueue
 from hub.state import current_hub
 from hub.syncing import request_sync
@@ -29,9 +29,16 @@ class CreateIntegration(StrictBody):
 
 
 class UpdateIntegration(StrictBody):
+    """Credentials merge over the stored ones (a field set to null is removed), so
+    rolling an API key does not drop the endpoint's signing secret."""
+
     name: str | None = Field(default=None, min_length=1, max_length=200)
     status: Literal["active", "disabled"] | None = None
-    credentials: dict[str, str] | None = None
+    credentials: dict[str, str | None] | None = None
+
+
+# Statuses a tenant may switch between; the others are the provider's verdict and need a reconnect.
+TENANT_SWITCHABLE_STATUSES = ("active", "disabled")
 
 
 def _check_credentials(connector_id: str, credentials: dict[str, Any]) -> None:
@@ -86,13 +93,19 @@ def update_integration(integration_id: str):  # type: ignore[no-untyped-def]
     body = parse_json_body(request, UpdateIntegration)
     if body.name is None and body.status is None and body.credentials is None:
         raise BadRequest("Nothing to change: give name, status or credentials.")
+    if body.status is not None and integration.status not in TENANT_SWITCHABLE_STATUSES:
+        raise Conflict(f"The integration is {integration.status}; connect it again instead of changing its status.")
     if body.credentials is not None:
         if current_hub().plugins.connectors.get(integration.connector) is None:
             raise BadRequest("The connector of this integration is not installed.")
         if not current_hub().plugins.info(integration.connector).credential_fields:
             raise BadRequest("OAuth credentials are replaced by connecting again, not by PATCH.")
-        _check_credentials(integration.connector, body.credentials)
-        integration = service.update_integration_credentials(g.tenant_id, integration_id, body.credentials)
+        stored = service.decrypt_credentials(integration)
+        merged = {k: v for k, v in {**stored, **body.credentials}.items() if v is not None}
+        _check_credentials(integration.connector, merged)
+        integration = service.update_integration_credentials(
+            g.tenant_id, integration_id, merged, expected_version=integration.version
+        )
     if body.name is not None:
         integration = service.rename_integration(g.tenant_id, integration_id, body.name)
     if body.status is not None:
