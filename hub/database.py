@@ -20,7 +20,15 @@ from flask import Flask
 
 from hub.models import db
 
-MIGRATIONS_PATH = Path(__file__).resolve().parent.parent / "migrations"
+def _migrations_path() -> Path:
+    """The alembic folder: the checkout's `migrations/`, or `hub/migrations` in an installed wheel."""
+    checkout = Path(__file__).resolve().parent.parent / "migrations"
+    if (checkout / "env.py").is_file():
+        return checkout
+    return Path(__file__).resolve().parent / "migrations"
+
+
+MIGRATIONS_PATH = _migrations_path()
 
 
 def normalize_database_url(url: str) -> str:

@@ -25,23 +25,30 @@ assert host.describe({connector!r})["distribution"] == {distribution!r}
 """
 
 
-def _source_copies(plugin_dir: Path, workdir: Path) -> tuple[Path, Path]:
+def hub_source_copy(workdir: Path) -> Path:
+    """A copy of the hub distribution's sources, for pip to build outside the checkout."""
     hub = workdir / "hub-src"
     hub.mkdir()
     for name in ("pyproject.toml", "README.md"):
         shutil.copy2(REPO_ROOT / name, hub / name)
     shutil.copytree(REPO_ROOT / "hub", hub / "hub", ignore=LEFTOVERS)
-    plugin = shutil.copytree(plugin_dir, workdir / "plugin-src", ignore=LEFTOVERS)
-    return hub, plugin
+    shutil.copytree(REPO_ROOT / "migrations", hub / "migrations", ignore=LEFTOVERS)
+    return hub
+
+
+def new_venv(workdir: Path) -> tuple[Path, list[str]]:
+    """A fresh virtualenv: its python, and the pip command line to install into it."""
+    venv = workdir / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    python = venv / "bin" / "python"
+    return python, [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
 
 
 def assert_installs_alone(plugin_dir: Path, workdir: Path, *, connector: str, distribution: str, extra_check: str = "") -> None:
     """Install the hub and the plugin in a new venv; the plugin must load as the only connector."""
-    hub, plugin = _source_copies(plugin_dir, workdir)
-    venv = workdir / "venv"
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-    python = venv / "bin" / "python"
-    pip = [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
+    hub = hub_source_copy(workdir)
+    plugin = shutil.copytree(plugin_dir, workdir / "plugin-src", ignore=LEFTOVERS)
+    python, pip = new_venv(workdir)
     check = LOADS_ALONE.format(connector=connector, distribution=distribution) + extra_check
     for command in ([*pip, str(hub)], [*pip, str(plugin)], [str(python), "-c", check]):
         finished = subprocess.run(command, capture_output=True, text=True, cwd=workdir)
