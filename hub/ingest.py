@@ -20,6 +20,7 @@ import logging
 from dataclasses import dataclass
 
 import sqlalchemy as sa
+from flask import g, has_request_context
 from sqlalchemy.exc import SQLAlchemyError
 
 from hub.connector_apps import connector_for_app_secret
@@ -104,6 +105,8 @@ def receive_webhook(connector: str, secret: str, request: WebhookRequest) -> Rec
     """Verify, normalize and durably store one delivery; raises the hub error for each refusal."""
     endpoint = resolve_endpoint(connector, secret)
     integration = endpoint.integration
+    if integration is not None and has_request_context():
+        g.integration_id = integration.id  # every log line of this request names it
     if integration is not None and (integration.deleted_at is not None or integration.status in LIVE_STATUSES_EXCLUDED):
         raise Gone("This integration was disconnected; the endpoint no longer accepts events.")
     limit_webhook(endpoint.rate_limit_key)

@@ -85,3 +85,24 @@ def test_webhook_secrets_in_paths_are_redacted_from_access_logs(client, log_stre
 
 def test_redact_leaves_ordinary_text_alone():
     assert redact("processed 12 events for integration 3f2a") == "processed 12 events for integration 3f2a"
+
+
+def test_the_webhook_pipeline_logs_ids_and_no_secret(pipeline, log_stream):
+    from tests.support.signed_connector import sign
+
+    integration = pipeline.create_integration(signing_secret="whsig_KnownPipelineSigningSecret")
+    body = json.dumps({"id": "evt_log", "type": "thing.created", "data": {"fail_times": 1}}).encode()
+    signature = sign(integration["signing_secret"], body)
+    headers = {"Content-Type": "application/json", "X-Signed-Signature": signature}
+    assert pipeline.client.post(integration["path"], data=body, headers=headers).status_code == 200
+    assert pipeline.client.post(integration["path"], data=body, headers={**headers, "X-Signed-Signature": signature[:-4] + "beef"}).status_code == 401
+    pipeline.run_queues()
+    text = log_stream.getvalue()
+    webhook_secret = integration["path"].rsplit("/", 1)[1]
+    for secret in (webhook_secret, integration["signing_secret"], signature.split("v1=")[1], pipeline.tenant.api_key, "key_123456"):
+        assert secret not in text
+    entries = lines(log_stream)
+    deliveries = [e for e in entries if e["logger"] == "hub.access" and "/api/webhooks/" in e["message"]]
+    assert deliveries and all(e.get("connector") == "signed" and e.get("integration_id") == integration["id"] for e in deliveries)
+    retried = [e for e in entries if e["logger"] == "hub.runner"]
+    assert retried and all(e.get("job_id") and e.get("event_id") and e.get("tenant_id") == pipeline.tenant.id for e in retried)
