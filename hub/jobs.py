@@ -142,6 +142,73 @@ def claim(job_id: str) -> Claim | None:
     return Claim(job_id, owner, row.queue, row.kind, row.tenant_id, row.event_id, row.integration_id, row.attempts, row.max_attempts)
 
 
+def claim_batch(queue: str, limit: int) -> list[Claim]:
+    """Take up to `limit` due jobs of `queue`, oldest first, under one lease owner.
+
+    A consumer woken for one job takes a batch, so the database work (claim,
+    load, finish) is paid once per batch instead of once per event. On
+    PostgreSQL, SKIP LOCKED lets consumers claim side by side without
+    waiting on each other's rows; SQLite serializes writers anyway. Jobs
+    whose consumer died are not taken here: the relay hands them back first.
+    """
+    now = utcnow()
+    owner = secrets.token_hex(16)
+    lease = timedelta(seconds=_settings()["HUB_JOB_LEASE_SECONDS"])
+    due = sa.and_(
+        Job.queue == queue, Job.status.in_(("pending", "failed")), Job.run_at <= now, Job.attempts < Job.max_attempts
+    )
+    pick = sa.select(Job.id).where(due).order_by(Job.run_at).limit(limit)
+    if db.engine.dialect.name == "postgresql":
+        pick = pick.with_for_update(skip_locked=True)
+    rows = db.session.execute(
+        sa.update(Job)
+        .where(Job.id.in_(pick), due)
+        .values(status="processing", attempts=Job.attempts + 1, lease_owner=owner, lease_expires_at=now + lease, updated_at=now)
+        .returning(Job.id, Job.queue, Job.kind, Job.tenant_id, Job.event_id, Job.integration_id, Job.attempts, Job.max_attempts)
+    ).all()
+    if not rows:
+        db.session.rollback()
+        return []
+    event_ids = [row.event_id for row in rows if row.kind == "event" and row.event_id]
+    if event_ids:
+        db.session.execute(
+            sa.update(WebhookEvent).where(WebhookEvent.id.in_(event_ids))
+            .values(status="processing", attempts=WebhookEvent.attempts + 1)
+        )
+    db.session.commit()
+    return [
+        Claim(row.id, owner, row.queue, row.kind, row.tenant_id, row.event_id, row.integration_id, row.attempts, row.max_attempts)
+        for row in rows
+    ]
+
+
+def finish_many(claims: list[Claim]) -> list[Claim]:
+    """Mark a batch's successful jobs done in the current transaction (the caller commits).
+
+    Returns the claims this consumer still owned; a job another consumer
+    took over in the meantime is left to it.
+    """
+    if not claims:
+        return []
+    now = utcnow()
+    owner = claims[0].owner
+    done = set(
+        db.session.execute(
+            sa.update(Job)
+            .where(Job.id.in_([c.job_id for c in claims]), Job.lease_owner == owner, Job.status == "processing")
+            .values(status="done", lease_expires_at=None, last_error=None, updated_at=now)
+            .returning(Job.id)
+        ).scalars()
+    )
+    finished = [c for c in claims if c.job_id in done]
+    event_ids = [c.event_id for c in finished if c.kind == "event" and c.event_id]
+    if event_ids:
+        db.session.execute(
+            sa.update(WebhookEvent).where(WebhookEvent.id.in_(event_ids)).values(status="processed", processed_at=now, last_error=None)
+        )
+    return finished
+
+
 def _set_event(event_id: str, **values: Any) -> None:
     db.session.execute(sa.update(WebhookEvent).where(WebhookEvent.id == event_id).values(**values))
 
@@ -220,8 +287,8 @@ def fail(claimed: Claim, error: BaseException, *, retryable: bool = True) -> Dis
 
 
 @contextmanager
-def lease_kept(claimed: Claim) -> Iterator[None]:
-    """Extend the job's lease while the block runs, so a long job is not taken over.
+def lease_kept(owner: str) -> Iterator[None]:
+    """Extend the lease of every job held by `owner` while the block runs, so a long job is not taken over.
 
     The heartbeat writes on a connection of its own; it stops with the block.
     """
@@ -235,13 +302,13 @@ def lease_kept(claimed: Claim) -> Iterator[None]:
                 with engine.begin() as connection:
                     connection.execute(
                         sa.update(Job)
-                        .where(_owned(claimed))
+                        .where(Job.lease_owner == owner, Job.status == "processing")
                         .values(lease_expires_at=utcnow() + timedelta(seconds=lease_seconds))
                     )
             except Exception:  # a missed beat only shortens the lease; the next one may succeed
                 continue
 
-    thread = threading.Thread(target=beat, name=f"lease-{claimed.job_id[:8]}", daemon=True)
+    thread = threading.Thread(target=beat, name=f"lease-{owner[:8]}", daemon=True)
     thread.start()
     try:
         yield

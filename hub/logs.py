@@ -117,6 +117,9 @@ def configure_logging(level: str) -> None:
     root.setLevel(level)
     # werkzeug's access log prints full paths, which include webhook secrets.
     logging.getLogger("werkzeug").addFilter(RedactingFilter())
+    # Huey logs two lines per task at INFO; the hub logs each job's failures itself.
+    if logging.getLevelName(level) != logging.DEBUG:
+        logging.getLogger("huey").setLevel(logging.WARNING)
 
 
 def init_request_ids(app: Flask) -> None:

@@ -39,14 +39,17 @@ class Queues:
         for name in QUEUES:
             huey = _build_huey(app, name)
             self.hueys[name] = huey
-            self.tasks[name] = huey.task(name=TASK_NAME)(self._run_job)
+            self.tasks[name] = huey.task(name=TASK_NAME)(self._job_runner(name))
             huey.periodic_task(crontab(minute="*"), name=PERIODIC_TASK_NAME)(self._periodic)
 
-    def _run_job(self, job_id: str) -> None:
-        from hub.runner import run_job
+    def _job_runner(self, queue: str) -> Any:
+        def run(job_id: str) -> None:
+            from hub.runner import run_job
 
-        with self.app.app_context():
-            run_job(job_id)
+            with self.app.app_context():
+                run_job(job_id, queue)
+
+        return run
 
     def _periodic(self) -> None:
         from hub.periodic import run_periodic_work

@@ -1,73 +1,166 @@
-"""Running one job: claim it, run its handler under a kept lease, finish or fail it.
+"""Running jobs: claim, run under a kept lease, finish or fail.
 
-A handler receives the claim, does its work (provider calls and processors
-run with no database transaction open), stages its writes in the session
-(follow-up jobs included, through `jobs.add_jobs`) and returns the
-dispatches of the jobs it staged. `jobs.finish` commits all of that
-together with the job's completion, and only if this consumer still holds
-the lease; an exception becomes a retry, or a dead job when the error says
-retrying cannot help (`retryable = False`) or attempts are exhausted.
+The webhooks and automation queues run in batches: a consumer woken by one
+job's doorbell claims up to `BATCH_SIZE` due jobs of that queue, loads their
+events in one query, runs the plugins for each, and finishes the successes
+in one transaction (the failures each get their retry or their death). The
+doorbells of jobs that batch already finished are then answered from a
+small per-process memory of finished ids, without a database round trip.
+That memory is only a shortcut: a doorbell it does not know simply tries to
+claim, and the database decides.
+
+The sync queue runs one job at a time (`run_sync_job`): a sync page is a
+provider call, not worth batching. Its handler stages its writes (records,
+cursor, follow-up jobs) and `jobs.finish` commits them with the job's
+completion, only if this consumer still holds the lease.
+
+An exception becomes a retry, or a dead job when the error says retrying
+cannot help (`retryable = False`) or attempts are exhausted.
 """
 
 from __future__ import annotations
 
+import contextvars
 import logging
-from collections.abc import Callable
+import threading
+from collections import OrderedDict
 
 from hub import jobs
 from hub.logs import bind, unbind
 from hub.metrics import JOBS
 from hub.models import db
+from hub.processing import automation_jobs, load_cloud_events, run_one
 from hub.queues import enqueue
 
 log = logging.getLogger(__name__)
 
-Handler = Callable[[jobs.Claim], list[jobs.Dispatch]]
+BATCH_SIZE = 50
+BATCHED_QUEUES = ("webhooks", "automation")
 
 
-def _handlers() -> dict[str, Handler]:
-    from hub.processing import run_automation, run_event_processors
+class RecentIds:
+    """A bounded, thread-safe memory of job ids this process has finished."""
+
+    def __init__(self, size: int = 20_000) -> None:
+        self.size = size
+        self._ids: OrderedDict[str, None] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def add(self, ids: list[str]) -> None:
+        with self._lock:
+            for job_id in ids:
+                self._ids[job_id] = None
+            while len(self._ids) > self.size:
+                self._ids.popitem(last=False)
+
+    def __contains__(self, job_id: object) -> bool:
+        with self._lock:
+            return job_id in self._ids
+
+
+def _finished() -> RecentIds:
+    """This app's memory of finished job ids (one per app, like every piece of hub state)."""
+    from flask import current_app
+
+    return current_app.extensions.setdefault("hub.finished_jobs", RecentIds())
+
+
+def run_job(job_id: str, queue: str) -> str:
+    """Answer one doorbell; returns the outcome (for metrics and tests)."""
+    if queue in BATCHED_QUEUES:
+        return run_batch(job_id, queue)
+    return run_sync_job(job_id)
+
+
+def _retryable(error: BaseException) -> bool:
+    return bool(getattr(error, "retryable", True)) and not isinstance(error, LookupError)
+
+
+def _context(claimed: jobs.Claim) -> contextvars.Token:
+    return bind(job_id=claimed.job_id, tenant_id=claimed.tenant_id, integration_id=claimed.integration_id, event_id=claimed.event_id)
+
+
+def _record_failure(claimed: jobs.Claim, error: BaseException) -> str:
+    retryable = _retryable(error)
+    context = _context(claimed)
+    try:
+        log.warning(
+            "job %s (%s) attempt %d/%d failed: %s",
+            claimed.job_id, claimed.kind, claimed.attempts, claimed.max_attempts, jobs.describe_error(error),
+        )
+        retry = jobs.fail(claimed, error, retryable=retryable)
+    finally:
+        unbind(context)
+    if retry is not None:
+        enqueue([retry])
+        return "retry"
+    return "dead" if not retryable or claimed.attempts >= claimed.max_attempts else "lost"
+
+
+def run_batch(job_id: str, queue: str) -> str:
+    if job_id in _finished():
+        return "skipped"
+    claims = jobs.claim_batch(queue, BATCH_SIZE)
+    if not claims:
+        return "skipped"
+    failures: list[tuple[jobs.Claim, BaseException]] = []
+    with jobs.lease_kept(claims[0].owner):
+        events = load_cloud_events(c.event_id for c in claims if c.event_id)
+        succeeded = []
+        for claimed in claims:
+            context = _context(claimed)
+            try:
+                run_one(claimed, events.get(claimed.event_id or ""))
+                succeeded.append(claimed)
+            except Exception as error:
+                failures.append((claimed, error))
+            finally:
+                unbind(context)
+        try:
+            finished = jobs.finish_many(succeeded)
+            dispatches = automation_jobs(finished)
+            db.session.commit()
+        except Exception:
+            db.session.rollback()
+            raise  # the leases run out and the relay hands the batch out again
+    enqueue(dispatches)
+    _finished().add([c.job_id for c in finished])
+    if len(finished) < len(succeeded):
+        log.info("%d jobs were taken over by another consumer; their results are dropped", len(succeeded) - len(finished))
+    JOBS.labels(queue=queue, outcome="done").inc(len(finished))
+    for claimed, error in failures:
+        db.session.rollback()
+        JOBS.labels(queue=queue, outcome=_record_failure(claimed, error)).inc()
+    return "done" if any(c.job_id == job_id for c in finished) else "batch"
+
+
+def run_sync_job(job_id: str) -> str:
     from hub.syncing import run_sync
 
-    return {"event": run_event_processors, "automation": run_automation, "sync": run_sync}
-
-
-def run_job(job_id: str) -> str:
-    """Run the job if it is due and free; returns the outcome (for metrics and tests)."""
     claimed = jobs.claim(job_id)
     if claimed is None:
         return "skipped"
-    context = bind(job_id=job_id, tenant_id=claimed.tenant_id, integration_id=claimed.integration_id, event_id=claimed.event_id)
+    context = _context(claimed)
     try:
-        outcome = _run_claimed(claimed)
+        try:
+            with jobs.lease_kept(claimed.owner):
+                staged = run_sync(claimed) if claimed.kind == "sync" else _unknown_kind(claimed)
+                dispatches = jobs.finish(claimed, staged)
+        except Exception as error:
+            db.session.rollback()
+            outcome = _record_failure(claimed, error)
+        else:
+            if dispatches is None:
+                log.info("job %s was taken over by another consumer; its result is dropped", claimed.job_id)
+                outcome = "lost"
+            else:
+                enqueue(dispatches)
+                outcome = "done"
     finally:
         unbind(context)
     JOBS.labels(queue=claimed.queue, outcome=outcome).inc()
     return outcome
 
 
-def _run_claimed(claimed: jobs.Claim) -> str:
-    handler = _handlers().get(claimed.kind)
-    try:
-        if handler is None:
-            raise LookupError(f"no handler for job kind {claimed.kind}")
-        with jobs.lease_kept(claimed):
-            staged = handler(claimed)
-            dispatches = jobs.finish(claimed, staged)
-    except Exception as error:
-        db.session.rollback()
-        retryable = getattr(error, "retryable", True) and not isinstance(error, LookupError)
-        log.warning(
-            "job %s (%s) attempt %d/%d failed: %s",
-            claimed.job_id, claimed.kind, claimed.attempts, claimed.max_attempts, jobs.describe_error(error),
-        )
-        retry = jobs.fail(claimed, error, retryable=retryable)
-        if retry is None:
-            return "dead" if not retryable or claimed.attempts >= claimed.max_attempts else "lost"
-        enqueue([retry])
-        return "retry"
-    if dispatches is None:
-        log.info("job %s was taken over by another consumer; its result is dropped", claimed.job_id)
-        return "lost"
-    enqueue(dispatches)
-    return "done"
+def _unknown_kind(claimed: jobs.Claim) -> list[jobs.Dispatch]:
+    raise LookupError(f"no handler for job kind {claimed.kind}")

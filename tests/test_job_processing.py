@@ -209,3 +209,41 @@ def test_retry_delay_grows_exponentially_with_jitter(make_app):
             assert all(full / 2 <= delay <= full for delay in delays)
             assert len(delays) > 1
         assert backoff_seconds(40) <= 3600
+
+
+def test_concurrent_batch_claims_take_disjoint_jobs(pipeline):
+    import threading
+
+    from hub.jobs import claim_batch
+
+    integration = pipeline.create_integration()
+    for number in range(40):
+        pipeline.deliver(integration["path"], event(f"evt_batch_{number}"), secret=integration["signing_secret"])
+    taken: list[list[str]] = []
+    barrier = threading.Barrier(4)
+
+    def consumer() -> None:
+        with pipeline.app.app_context():
+            barrier.wait()
+            taken.append([claimed.job_id for claimed in claim_batch("webhooks", 15)])
+
+    threads = [threading.Thread(target=consumer) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    every = [job_id for batch in taken for job_id in batch]
+    assert len(every) == len(set(every)) == 40
+    assert {row["status"] for row in pipeline.events()} == {"processing"}
+
+
+def test_one_doorbell_processes_a_batch_and_the_rest_cost_nothing(pipeline):
+    integration = pipeline.create_integration()
+    for number in range(60):
+        pipeline.deliver(integration["path"], event(f"evt_many_{number}"), secret=integration["signing_secret"])
+    pipeline.run_queues()
+    assert len(pipeline.processed()) == 60
+    assert len(pipeline.automated()) == 60
+    assert {row["status"] for row in pipeline.events(limit="100")} == {"processed"}
+    finished = pipeline.app.extensions["hub.finished_jobs"]
+    assert len(finished._ids) == 120  # 60 event jobs and 60 automation jobs, answered from memory when their doorbells rang
