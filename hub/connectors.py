@@ -159,8 +159,21 @@ class PluginHost:
         except KeyError:
             raise NotFound("No such connector") from None
 
+    @property
+    def config(self) -> Mapping[str, Any]:
+        return self._config
+
+    @config.setter
+    def config(self, value: Mapping[str, Any]) -> None:
+        self._config = value
+        self._settings: dict[str, dict[str, str]] = {}
+
     def settings_for(self, connector_id: str) -> dict[str, str]:
-        return connector_settings(self.config, self.environ, connector_id)
+        """The connector's own settings, collected once (every webhook needs them)."""
+        found = self._settings.get(connector_id)
+        if found is None:
+            found = self._settings[connector_id] = connector_settings(self.config, self.environ, connector_id)
+        return dict(found)
 
     def _caller(self, connector_id: str, hook: str) -> Any:
         key = (connector_id, hook)

@@ -42,7 +42,11 @@ def normalize_database_url(url: str) -> str:
 def engine_options(url: str) -> dict[str, Any]:
     if url.startswith("sqlite"):
         return {"connect_args": {"timeout": 30, "check_same_thread": False}}
-    return {"pool_pre_ping": True, "pool_size": 5, "max_overflow": 10}
+    # No pre-ping: it is a round trip on every request. A connection that died
+    # is detected on use, the pool is invalidated, and that one request gets a
+    # 503 (the provider retries); connections are recycled before servers or
+    # proxies drop idle ones.
+    return {"pool_recycle": 300, "pool_size": 5, "max_overflow": 10}
 
 
 def _configure_sqlite(engine: sa.Engine) -> None:
@@ -59,6 +63,18 @@ def _configure_sqlite(engine: sa.Engine) -> None:
     @sa.event.listens_for(engine, "begin")
     def _on_begin(connection: sa.Connection) -> None:
         connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def release_write_lock() -> None:
+    """End the session's transaction if it holds SQLite's write lock; keep it otherwise.
+
+    Every SQLite transaction begins IMMEDIATE, so even a read holds the one
+    write lock until it ends: end it before slow or foreign code runs. A
+    PostgreSQL read holds no lock worth releasing, and keeping the
+    transaction saves its BEGIN and COMMIT round trips.
+    """
+    if db.session.get_bind().dialect.name == "sqlite":
+        db.session.commit()
 
 
 def init_database(app: Flask) -> None:

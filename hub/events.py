@@ -45,9 +45,32 @@ class StagedEvents:
     dispatches: list[jobs.Dispatch]
 
 
-def _insert_statement() -> Any:
-    dialect = sqlite if db.engine.dialect.name == "sqlite" else postgresql
-    return dialect.insert(WebhookEvent)
+EVENTS = WebhookEvent.__table__
+JOBS = jobs.JOBS
+
+
+def _insert_event_and_job(event_row: dict[str, Any], job_row: dict[str, Any]) -> bool:
+    """Insert the event unless it is a duplicate, and its job with it; True when it was new.
+
+    Core statements (no unit of work on the hot path). On PostgreSQL one
+    statement does both: a CTE inserts the event with ON CONFLICT DO
+    NOTHING, and the job is inserted from what the CTE returned, so a
+    duplicate inserts neither. SQLite runs the same two inserts in turn.
+    """
+    dialect = db.session.get_bind().dialect.name
+    keys = ["integration_id", "provider_event_id"]
+    if dialect == "postgresql":
+        new_event = postgresql.insert(EVENTS).values(**event_row).on_conflict_do_nothing(index_elements=keys).returning(EVENTS.c.id).cte("new_event")
+        columns = [name for name in job_row if name != "event_id"]
+        source = sa.select(*[sa.literal(job_row[name], JOBS.c[name].type).label(name) for name in columns], new_event.c.id.label("event_id"))
+        return db.session.execute(sa.insert(JOBS).from_select([*columns, "event_id"], source).returning(JOBS.c.id)).first() is not None
+    inserted = db.session.execute(
+        sqlite.insert(EVENTS).values(**event_row).on_conflict_do_nothing(index_elements=keys).returning(EVENTS.c.id)
+    ).first()
+    if inserted is None:
+        return False
+    db.session.execute(sa.insert(JOBS).values(**job_row))
+    return True
 
 
 def _json_data(event: NormalizedEvent, connector: str) -> Any:
@@ -66,54 +89,48 @@ def stage_events(connector: str, recipients: Sequence[Recipient], events: Iterab
     """
     now = utcnow()
     inserted = duplicates = 0
-    job_rows: list[dict[str, Any]] = []
+    dispatches: list[jobs.Dispatch] = []
     to_sync: set[Recipient] = set()
-    statement = _insert_statement()
     for event in events:
         data = _json_data(event, connector)
         for recipient in recipients:
-            event_id = db.session.execute(
-                statement.values(
-                    id=new_id(),
-                    tenant_id=recipient.tenant_id,
-                    integration_id=recipient.integration_id,
-                    connector=connector,
-                    provider_event_id=event.id[:255],
-                    type=event.type[:255],
-                    subject=event.subject[:255] if event.subject else None,
-                    occurred_at=event.time,
-                    received_at=now,
-                    payload=data,
-                    status="pending",
-                    attempts=0,
-                )
-                .on_conflict_do_nothing(index_elements=["integration_id", "provider_event_id"])
-                .returning(WebhookEvent.id)
-            ).scalar()
-            if event_id is None:
+            event_row = {
+                "id": new_id(),
+                "tenant_id": recipient.tenant_id,
+                "integration_id": recipient.integration_id,
+                "connector": connector,
+                "provider_event_id": event.id[:255],
+                "type": event.type[:255],
+                "subject": event.subject[:255] if event.subject else None,
+                "occurred_at": event.time,
+                "received_at": now,
+                "payload": data,
+                "status": "pending",
+                "attempts": 0,
+            }
+            job_row = jobs.job_values(
+                queue="webhooks", kind="event", tenant_id=recipient.tenant_id, event_id=event_row["id"],
+                integration_id=recipient.integration_id, now=now,
+            )
+            if not _insert_event_and_job(event_row, job_row):
                 duplicates += 1
                 continue
             inserted += 1
+            dispatches.append(jobs.Dispatch(job_row["id"], job_row["queue"]))
             if event.request_sync:
                 to_sync.add(recipient)
-            job_rows.append(
-                jobs.job_values(
-                    queue="webhooks", kind="event", tenant_id=recipient.tenant_id, event_id=event_id,
-                    integration_id=recipient.integration_id, now=now,
-                )
-            )
         if event.integration_status in EVENT_SETTABLE_STATUSES:
             db.session.execute(
                 sa.update(Integration)
                 .where(Integration.id.in_([r.integration_id for r in recipients]), Integration.deleted_at.is_(None))
                 .values(status=event.integration_status, updated_at=now)
             )
-    job_rows += [
+    sync_rows = [
         jobs.job_values(queue="sync", kind="sync", tenant_id=r.tenant_id, integration_id=r.integration_id, now=now)
         for r in sorted(to_sync, key=lambda r: r.integration_id)
         if jobs.live_job(kind="sync", integration_id=r.integration_id) is None
     ]
-    return StagedEvents(inserted, duplicates, jobs.add_jobs(job_rows))
+    return StagedEvents(inserted, duplicates, dispatches + jobs.add_jobs(sync_rows))
 
 
 def cloud_event(row: WebhookEvent) -> dict[str, Any]:

@@ -91,10 +91,12 @@ def get_integration_by_id(tenant_id: str, integration_id: str, *, include_delete
 
 
 def decrypt_credentials(integration: Integration) -> dict[str, Any]:
-    return current_hub().keyring.decrypt_json(
-        integration.credentials_ciphertext,
-        integration_context(integration.tenant_id, integration.id, "credentials"),
-    )
+    return open_credentials(integration.tenant_id, integration.id, integration.credentials_ciphertext)
+
+
+def open_credentials(tenant_id: str, integration_id: str, ciphertext: str) -> dict[str, Any]:
+    """Decrypt a credentials ciphertext of this row (for callers that read columns, not rows)."""
+    return current_hub().keyring.decrypt_json(ciphertext, integration_context(tenant_id, integration_id, "credentials"))
 
 
 def webhook_secret_of(integration: Integration) -> str:

@@ -31,6 +31,11 @@ from hub.models import Job, WebhookEvent, db, new_id, utcnow
 from hub.state import current_hub
 
 QUEUES = ("webhooks", "sync", "automation")
+# Core tables: the outbox is written with plain statements, not through the ORM's unit of work.
+JOBS = Job.__table__
+J = JOBS.c
+EVENTS = WebhookEvent.__table__
+E = EVENTS.c
 LIVE_STATUSES = ("pending", "processing", "failed")
 MAX_BACKOFF_SECONDS = 3600.0
 RELAY_BATCH = 500
@@ -106,7 +111,7 @@ def add_jobs(rows: list[dict[str, Any]]) -> list[Dispatch]:
     """Insert job rows in the current transaction; returns what to enqueue after commit."""
     if not rows:
         return []
-    db.session.execute(sa.insert(Job), rows)
+    db.session.execute(sa.insert(JOBS), rows)
     now = utcnow()
     return [Dispatch(row["id"], row["queue"], max(0.0, (row["run_at"] - now).total_seconds())) for row in rows]
 
@@ -121,17 +126,17 @@ def claim(job_id: str) -> Claim | None:
     owner = secrets.token_hex(16)
     lease = timedelta(seconds=_settings()["HUB_JOB_LEASE_SECONDS"])
     row = db.session.execute(
-        sa.update(Job)
+        sa.update(JOBS)
         .where(
-            Job.id == job_id,
-            Job.attempts < Job.max_attempts,
+            J.id == job_id,
+            J.attempts < J.max_attempts,
             sa.or_(
-                sa.and_(Job.status.in_(("pending", "failed")), Job.run_at <= now),
-                sa.and_(Job.status == "processing", Job.lease_expires_at < now),
+                sa.and_(J.status.in_(("pending", "failed")), J.run_at <= now),
+                sa.and_(J.status == "processing", J.lease_expires_at < now),
             ),
         )
-        .values(status="processing", attempts=Job.attempts + 1, lease_owner=owner, lease_expires_at=now + lease, updated_at=now)
-        .returning(Job.queue, Job.kind, Job.tenant_id, Job.event_id, Job.integration_id, Job.attempts, Job.max_attempts)
+        .values(status="processing", attempts=J.attempts + 1, lease_owner=owner, lease_expires_at=now + lease, updated_at=now)
+        .returning(J.queue, J.kind, J.tenant_id, J.event_id, J.integration_id, J.attempts, J.max_attempts)
     ).first()
     if row is None:
         db.session.rollback()
@@ -155,16 +160,16 @@ def claim_batch(queue: str, limit: int) -> list[Claim]:
     owner = secrets.token_hex(16)
     lease = timedelta(seconds=_settings()["HUB_JOB_LEASE_SECONDS"])
     due = sa.and_(
-        Job.queue == queue, Job.status.in_(("pending", "failed")), Job.run_at <= now, Job.attempts < Job.max_attempts
+        J.queue == queue, J.status.in_(("pending", "failed")), J.run_at <= now, J.attempts < J.max_attempts
     )
-    pick = sa.select(Job.id).where(due).order_by(Job.run_at).limit(limit)
+    pick = sa.select(J.id).where(due).order_by(J.run_at).limit(limit)
     if db.engine.dialect.name == "postgresql":
         pick = pick.with_for_update(skip_locked=True)
     rows = db.session.execute(
-        sa.update(Job)
-        .where(Job.id.in_(pick), due)
-        .values(status="processing", attempts=Job.attempts + 1, lease_owner=owner, lease_expires_at=now + lease, updated_at=now)
-        .returning(Job.id, Job.queue, Job.kind, Job.tenant_id, Job.event_id, Job.integration_id, Job.attempts, Job.max_attempts)
+        sa.update(JOBS)
+        .where(J.id.in_(pick), due)
+        .values(status="processing", attempts=J.attempts + 1, lease_owner=owner, lease_expires_at=now + lease, updated_at=now)
+        .returning(J.id, J.queue, J.kind, J.tenant_id, J.event_id, J.integration_id, J.attempts, J.max_attempts)
     ).all()
     if not rows:
         db.session.rollback()
@@ -172,8 +177,8 @@ def claim_batch(queue: str, limit: int) -> list[Claim]:
     event_ids = [row.event_id for row in rows if row.kind == "event" and row.event_id]
     if event_ids:
         db.session.execute(
-            sa.update(WebhookEvent).where(WebhookEvent.id.in_(event_ids))
-            .values(status="processing", attempts=WebhookEvent.attempts + 1)
+            sa.update(EVENTS).where(E.id.in_(event_ids))
+            .values(status="processing", attempts=E.attempts + 1)
         )
     db.session.commit()
     return [
@@ -194,27 +199,27 @@ def finish_many(claims: list[Claim]) -> list[Claim]:
     owner = claims[0].owner
     done = set(
         db.session.execute(
-            sa.update(Job)
-            .where(Job.id.in_([c.job_id for c in claims]), Job.lease_owner == owner, Job.status == "processing")
+            sa.update(JOBS)
+            .where(J.id.in_([c.job_id for c in claims]), J.lease_owner == owner, J.status == "processing")
             .values(status="done", lease_expires_at=None, last_error=None, updated_at=now)
-            .returning(Job.id)
+            .returning(J.id)
         ).scalars()
     )
     finished = [c for c in claims if c.job_id in done]
     event_ids = [c.event_id for c in finished if c.kind == "event" and c.event_id]
     if event_ids:
         db.session.execute(
-            sa.update(WebhookEvent).where(WebhookEvent.id.in_(event_ids)).values(status="processed", processed_at=now, last_error=None)
+            sa.update(EVENTS).where(E.id.in_(event_ids)).values(status="processed", processed_at=now, last_error=None)
         )
     return finished
 
 
 def _set_event(event_id: str, **values: Any) -> None:
-    db.session.execute(sa.update(WebhookEvent).where(WebhookEvent.id == event_id).values(**values))
+    db.session.execute(sa.update(EVENTS).where(E.id == event_id).values(**values))
 
 
 def _owned(claimed: Claim) -> Any:
-    return sa.and_(Job.id == claimed.job_id, Job.lease_owner == claimed.owner, Job.status == "processing")
+    return sa.and_(J.id == claimed.job_id, J.lease_owner == claimed.owner, J.status == "processing")
 
 
 def finish(claimed: Claim, staged: list[Dispatch] | None = None) -> list[Dispatch] | None:
@@ -225,7 +230,7 @@ def finish(claimed: Claim, staged: list[Dispatch] | None = None) -> list[Dispatc
     """
     now = utcnow()
     done = db.session.execute(
-        sa.update(Job).where(_owned(claimed)).values(status="done", lease_expires_at=None, last_error=None, updated_at=now)
+        sa.update(JOBS).where(_owned(claimed)).values(status="done", lease_expires_at=None, last_error=None, updated_at=now)
     ).rowcount
     if done != 1:
         db.session.rollback()
@@ -273,7 +278,7 @@ def fail(claimed: Claim, error: BaseException, *, retryable: bool = True) -> Dis
         values = {"status": "dead", "lease_expires_at": None}
         event_status = "dead"
     changed = db.session.execute(
-        sa.update(Job).where(_owned(claimed)).values(lease_owner=None, last_error=message, updated_at=now, **values)
+        sa.update(JOBS).where(_owned(claimed)).values(lease_owner=None, last_error=message, updated_at=now, **values)
     ).rowcount
     if changed != 1:
         db.session.rollback()
@@ -301,8 +306,8 @@ def lease_kept(owner: str) -> Iterator[None]:
             try:
                 with engine.begin() as connection:
                     connection.execute(
-                        sa.update(Job)
-                        .where(Job.lease_owner == owner, Job.status == "processing")
+                        sa.update(JOBS)
+                        .where(J.lease_owner == owner, J.status == "processing")
                         .values(lease_expires_at=utcnow() + timedelta(seconds=lease_seconds))
                     )
             except Exception:  # a missed beat only shortens the lease; the next one may succeed
@@ -327,27 +332,27 @@ def relay_jobs(limit: int = RELAY_BATCH) -> list[Dispatch]:
     now = utcnow()
     redispatch = now + timedelta(seconds=_settings()["HUB_JOB_REDISPATCH_SECONDS"])
     lost_dispatch = sa.and_(
-        Job.status.in_(("pending", "failed")),
-        Job.run_at <= now,
-        sa.or_(Job.lease_expires_at.is_(None), Job.lease_expires_at < now),
+        J.status.in_(("pending", "failed")),
+        J.run_at <= now,
+        sa.or_(J.lease_expires_at.is_(None), J.lease_expires_at < now),
     )
-    lost_consumer = sa.and_(Job.status == "processing", Job.lease_expires_at < now)
-    exhausted = sa.and_(lost_consumer, Job.attempts >= Job.max_attempts)
+    lost_consumer = sa.and_(J.status == "processing", J.lease_expires_at < now)
+    exhausted = sa.and_(lost_consumer, J.attempts >= J.max_attempts)
     dead = db.session.execute(
-        sa.update(Job)
-        .where(exhausted, Job.id.in_(sa.select(Job.id).where(exhausted).limit(limit)))
+        sa.update(JOBS)
+        .where(exhausted, J.id.in_(sa.select(J.id).where(exhausted).limit(limit)))
         .values(status="dead", lease_owner=None, lease_expires_at=None, last_error="the consumer was lost on the last attempt", updated_at=now)
-        .returning(Job.kind, Job.event_id)
+        .returning(J.kind, J.event_id)
     ).all()
     for row in dead:
         if row.event_id:
             _set_event(row.event_id, status="dead", last_error="the consumer was lost on the last attempt")
-    revived = sa.or_(lost_dispatch, sa.and_(lost_consumer, Job.attempts < Job.max_attempts))
+    revived = sa.or_(lost_dispatch, sa.and_(lost_consumer, J.attempts < J.max_attempts))
     rows = db.session.execute(
-        sa.update(Job)
-        .where(revived, Job.id.in_(sa.select(Job.id).where(revived).order_by(Job.run_at).limit(limit)))
-        .values(status=sa.case((Job.status == "processing", "pending"), else_=Job.status), lease_owner=None, lease_expires_at=redispatch, updated_at=now)
-        .returning(Job.id, Job.queue)
+        sa.update(JOBS)
+        .where(revived, J.id.in_(sa.select(J.id).where(revived).order_by(J.run_at).limit(limit)))
+        .values(status=sa.case((J.status == "processing", "pending"), else_=J.status), lease_owner=None, lease_expires_at=redispatch, updated_at=now)
+        .returning(J.id, J.queue)
     ).all()
     db.session.commit()
     return [Dispatch(row.id, row.queue) for row in rows]
@@ -359,23 +364,23 @@ def mark_enqueue_lost(job_ids: list[str]) -> None:
         return
     with db.engine.begin() as connection:
         connection.execute(
-            sa.update(Job).where(Job.id.in_(job_ids), Job.status.in_(("pending", "failed"))).values(lease_expires_at=None)
+            sa.update(JOBS).where(J.id.in_(job_ids), J.status.in_(("pending", "failed"))).values(lease_expires_at=None)
         )
 
 
 def live_job(*, kind: str, event_id: str | None = None, integration_id: str | None = None) -> Job | None:
     """A job of this kind for the event or integration that has not finished yet."""
-    query = sa.select(Job).where(Job.kind == kind, Job.status.in_(LIVE_STATUSES))
+    query = sa.select(Job).where(J.kind == kind, J.status.in_(LIVE_STATUSES))
     if event_id is not None:
-        query = query.where(Job.event_id == event_id)
+        query = query.where(J.event_id == event_id)
     if integration_id is not None:
-        query = query.where(Job.integration_id == integration_id)
+        query = query.where(J.integration_id == integration_id)
     return db.session.execute(query.limit(1)).scalars().first()
 
 
 def prune_finished_jobs(older_than: timedelta) -> int:
     """Delete done jobs past the retention period (dead ones stay: they are the dead-letter list)."""
     cutoff = utcnow() - older_than
-    deleted = db.session.execute(sa.delete(Job).where(Job.status == "done", Job.updated_at < cutoff)).rowcount
+    deleted = db.session.execute(sa.delete(JOBS).where(J.status == "done", J.updated_at < cutoff)).rowcount
     db.session.commit()
     return deleted or 0
