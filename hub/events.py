@@ -10,6 +10,7 @@ many deliveries of one event arrive at once.
 from __future__ import annotations
 
 import base64
+import functools
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -49,27 +50,48 @@ EVENTS = WebhookEvent.__table__
 JOBS = jobs.JOBS
 
 
+DEDUPE_KEY = ["integration_id", "provider_event_id"]
+EVENT_FIELDS = (
+    "id", "tenant_id", "integration_id", "connector", "provider_event_id", "type", "subject",
+    "occurred_at", "received_at", "payload", "status", "attempts",
+)
+
+
+@functools.cache
+def _event_and_job_statements(dialect: str) -> tuple[Any, ...]:
+    """The hot path's insert statements, built once with bind parameters (building them per request cost more than running them)."""
+    event_values = {name: sa.bindparam(f"e_{name}", type_=EVENTS.c[name].type) for name in EVENT_FIELDS}
+    job_names = [name for name in JOBS.c.keys() if name not in ("event_id", "lease_owner", "last_error")]
+    if dialect == "postgresql":
+        new_event = (
+            postgresql.insert(EVENTS).values(event_values).on_conflict_do_nothing(index_elements=DEDUPE_KEY).returning(EVENTS.c.id).cte("new_event")
+        )
+        source = sa.select(
+            *[sa.bindparam(f"j_{name}", type_=JOBS.c[name].type).label(name) for name in job_names], new_event.c.id.label("event_id")
+        )
+        return (sa.insert(JOBS).from_select([*job_names, "event_id"], source).returning(JOBS.c.id),)
+    event_insert = sqlite.insert(EVENTS).values(event_values).on_conflict_do_nothing(index_elements=DEDUPE_KEY).returning(EVENTS.c.id)
+    job_insert = sa.insert(JOBS).values({name: sa.bindparam(f"j_{name}", type_=JOBS.c[name].type) for name in [*job_names, "event_id"]})
+    return event_insert, job_insert
+
+
 def _insert_event_and_job(event_row: dict[str, Any], job_row: dict[str, Any]) -> bool:
     """Insert the event unless it is a duplicate, and its job with it; True when it was new.
 
-    Core statements (no unit of work on the hot path). On PostgreSQL one
-    statement does both: a CTE inserts the event with ON CONFLICT DO
-    NOTHING, and the job is inserted from what the CTE returned, so a
-    duplicate inserts neither. SQLite runs the same two inserts in turn.
+    Core statements, no unit of work. On PostgreSQL one statement does both:
+    a CTE inserts the event with ON CONFLICT DO NOTHING and the job is
+    inserted from what the CTE returned, so a duplicate inserts neither.
+    SQLite runs the two inserts in turn.
     """
     dialect = db.session.get_bind().dialect.name
-    keys = ["integration_id", "provider_event_id"]
+    parameters = {f"e_{name}": value for name, value in event_row.items()}
+    parameters.update({f"j_{name}": value for name, value in job_row.items()})
+    statements = _event_and_job_statements(dialect)
     if dialect == "postgresql":
-        new_event = postgresql.insert(EVENTS).values(**event_row).on_conflict_do_nothing(index_elements=keys).returning(EVENTS.c.id).cte("new_event")
-        columns = [name for name in job_row if name != "event_id"]
-        source = sa.select(*[sa.literal(job_row[name], JOBS.c[name].type).label(name) for name in columns], new_event.c.id.label("event_id"))
-        return db.session.execute(sa.insert(JOBS).from_select([*columns, "event_id"], source).returning(JOBS.c.id)).first() is not None
-    inserted = db.session.execute(
-        sqlite.insert(EVENTS).values(**event_row).on_conflict_do_nothing(index_elements=keys).returning(EVENTS.c.id)
-    ).first()
-    if inserted is None:
+        return db.session.execute(statements[0], parameters).first() is not None
+    if db.session.execute(statements[0], parameters).first() is None:
         return False
-    db.session.execute(sa.insert(JOBS).values(**job_row))
+    db.session.execute(statements[1], parameters)
     return True
 
 

@@ -38,6 +38,11 @@ from hub.types import NormalizedEvent, WebhookRequest, WebhookResponse
 log = logging.getLogger(__name__)
 
 UNKNOWN_ENDPOINT = "No such webhook endpoint."
+# Built once: every delivery runs it.
+ENDPOINT_LOOKUP = sa.select(
+    Integration.id, Integration.tenant_id, Integration.status, Integration.deleted_at,
+    Integration.credentials_ciphertext, Integration.webhook_secret_hash,
+).where(Integration.webhook_secret_hash == sa.bindparam("digest"), Integration.connector == sa.bindparam("connector"))
 LIVE_STATUSES_EXCLUDED = ("revoked",)
 
 
@@ -83,12 +88,7 @@ def resolve_endpoint(connector: str, secret: str) -> Endpoint:
     if connector not in current_hub().plugins.connectors or not secret or len(secret) > 200:
         raise NotFound(UNKNOWN_ENDPOINT)
     digest = hash_secret(secret)
-    row = db.session.execute(
-        sa.select(
-            Integration.id, Integration.tenant_id, Integration.status, Integration.deleted_at,
-            Integration.credentials_ciphertext, Integration.webhook_secret_hash,
-        ).where(Integration.webhook_secret_hash == digest, Integration.connector == connector)
-    ).first()
+    row = db.session.execute(ENDPOINT_LOOKUP, {"digest": digest, "connector": connector}).first()
     if row is not None and hmac.compare_digest(row.webhook_secret_hash, digest):
         target = Target(row.id, row.tenant_id, row.status, row.deleted_at is not None, row.credentials_ciphertext)
         return Endpoint(connector, target)

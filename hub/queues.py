@@ -22,6 +22,7 @@ from flask import Flask, current_app
 from huey import Huey, RedisHuey, SqliteHuey, crontab
 
 from hub.jobs import QUEUES, Dispatch, mark_enqueue_lost
+from hub.recent import RecentIds
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +37,7 @@ class Queues:
         self.app = app
         self.hueys: dict[str, Huey] = {}
         self.tasks: dict[str, Any] = {}
+        self.finished = RecentIds()
         for name in QUEUES:
             huey = _build_huey(app, name)
             self.hueys[name] = huey
@@ -43,9 +45,11 @@ class Queues:
             huey.periodic_task(crontab(minute="*"), name=PERIODIC_TASK_NAME)(self._periodic)
 
     def _job_runner(self, queue: str) -> Any:
-        def run(job_id: str) -> None:
-            from hub.runner import run_job
+        from hub.runner import BATCHED_QUEUES, run_job
 
+        def run(job_id: str) -> None:
+            if queue in BATCHED_QUEUES and job_id in self.finished:
+                return  # a batch of this process already finished it
             with self.app.app_context():
                 run_job(job_id, queue)
 

@@ -22,15 +22,14 @@ from __future__ import annotations
 
 import contextvars
 import logging
-import threading
-from collections import OrderedDict
 
 from hub import jobs
 from hub.logs import bind, unbind
 from hub.metrics import JOBS
 from hub.models import db
 from hub.processing import automation_jobs, load_cloud_events, run_one
-from hub.queues import enqueue
+from hub.queues import current_queues, enqueue
+from hub.recent import RecentIds
 
 log = logging.getLogger(__name__)
 
@@ -38,31 +37,8 @@ BATCH_SIZE = 50
 BATCHED_QUEUES = ("webhooks", "automation")
 
 
-class RecentIds:
-    """A bounded, thread-safe memory of job ids this process has finished."""
-
-    def __init__(self, size: int = 20_000) -> None:
-        self.size = size
-        self._ids: OrderedDict[str, None] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def add(self, ids: list[str]) -> None:
-        with self._lock:
-            for job_id in ids:
-                self._ids[job_id] = None
-            while len(self._ids) > self.size:
-                self._ids.popitem(last=False)
-
-    def __contains__(self, job_id: object) -> bool:
-        with self._lock:
-            return job_id in self._ids
-
-
 def _finished() -> RecentIds:
-    """This app's memory of finished job ids (one per app, like every piece of hub state)."""
-    from flask import current_app
-
-    return current_app.extensions.setdefault("hub.finished_jobs", RecentIds())
+    return current_queues().finished
 
 
 def run_job(job_id: str, queue: str) -> str:

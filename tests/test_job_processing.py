@@ -245,5 +245,5 @@ def test_one_doorbell_processes_a_batch_and_the_rest_cost_nothing(pipeline):
     assert len(pipeline.processed()) == 60
     assert len(pipeline.automated()) == 60
     assert {row["status"] for row in pipeline.events(limit="100")} == {"processed"}
-    finished = pipeline.app.extensions["hub.finished_jobs"]
-    assert len(finished._ids) == 120  # 60 event jobs and 60 automation jobs, answered from memory when their doorbells rang
+    finished = pipeline.app.extensions["hub.queues"].finished
+    assert len(finished) == 120  # 60 event jobs and 60 automation jobs, answered from memory when their doorbells rang
