@@ -22,6 +22,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from hub import jobs
 from hub.errors import BadRequest, NotFound, PluginError
+from hub.hotpath import first_row
 from hub.models import Integration, WebhookEvent, db, isoformat, new_id, utcnow
 from hub.types import NormalizedEvent
 
@@ -87,11 +88,10 @@ def _insert_event_and_job(event_row: dict[str, Any], job_row: dict[str, Any]) ->
     parameters = {f"e_{name}": value for name, value in event_row.items()}
     parameters.update({f"j_{name}": value for name, value in job_row.items()})
     statements = _event_and_job_statements(dialect)
-    if dialect == "postgresql":
-        return db.session.execute(statements[0], parameters).first() is not None
-    if db.session.execute(statements[0], parameters).first() is None:
+    if first_row(statements[0], parameters) is None:
         return False
-    db.session.execute(statements[1], parameters)
+    if len(statements) > 1:
+        db.session.execute(statements[1], parameters)
     return True
 
 

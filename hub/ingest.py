@@ -26,6 +26,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from hub.connector_apps import connector_for_app_secret
 from hub.errors import BadRequest, Gone, NotFound, ServiceUnavailable, Unauthorized
 from hub.events import Recipient, StagedEvents, stage_events
+from hub.hotpath import first_row
 from hub.database import release_write_lock
 from hub.integrations import open_credentials
 from hub.models import Integration, db
@@ -88,10 +89,11 @@ def resolve_endpoint(connector: str, secret: str) -> Endpoint:
     if connector not in current_hub().plugins.connectors or not secret or len(secret) > 200:
         raise NotFound(UNKNOWN_ENDPOINT)
     digest = hash_secret(secret)
-    row = db.session.execute(ENDPOINT_LOOKUP, {"digest": digest, "connector": connector}).first()
-    if row is not None and hmac.compare_digest(row.webhook_secret_hash, digest):
-        target = Target(row.id, row.tenant_id, row.status, row.deleted_at is not None, row.credentials_ciphertext)
-        return Endpoint(connector, target)
+    row = first_row(ENDPOINT_LOOKUP, {"digest": digest, "connector": connector})
+    if row is not None:
+        integration_id, tenant_id, status, deleted_at, credentials_ciphertext, secret_hash = row
+        if hmac.compare_digest(secret_hash, digest):
+            return Endpoint(connector, Target(integration_id, tenant_id, status, deleted_at is not None, credentials_ciphertext))
     app = connector_for_app_secret(connector, secret)
     if app is not None and hmac.compare_digest(app.webhook_secret_hash, digest):
         return Endpoint(connector, None)
