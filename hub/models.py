@@ -152,8 +152,11 @@ class WebhookEvent(db.Model):
     __table_args__ = (
         sa.UniqueConstraint("integration_id", "provider_event_id", name="uq_webhook_events_dedupe"),
         sa.Index("ix_webhook_events_tenant_received", "tenant_id", "received_at"),
-        sa.Index("ix_webhook_events_status", "status"),
-        sa.Index("ix_webhook_events_integration_received", "integration_id", "received_at"),
+        # The dead-letter list and retries; finished events are not indexed by status.
+        sa.Index(
+            "ix_webhook_events_attention", "tenant_id", "received_at",
+            postgresql_where=sa.text("status IN ('failed', 'dead')"), sqlite_where=sa.text("status IN ('failed', 'dead')"),
+        ),
     )
 
     id: Mapped[str] = mapped_column(sa.String(36), primary_key=True, default=new_id)
@@ -184,7 +187,12 @@ class Job(db.Model):
 
     __tablename__ = "jobs"
     __table_args__ = (
-        sa.Index("ix_jobs_status_run_at", "status", "run_at"),
+        # What claims and the relay look for; done jobs (most rows) stay out of it.
+        sa.Index(
+            "ix_jobs_unfinished_run_at", "status", "run_at",
+            postgresql_where=sa.text("status IN ('pending', 'processing', 'failed')"),
+            sqlite_where=sa.text("status IN ('pending', 'processing', 'failed')"),
+        ),
         sa.Index("ix_jobs_integration_status", "integration_id", "status"),
     )
 
