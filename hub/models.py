@@ -8,6 +8,8 @@ key-ring ciphertexts (credentials, webhook secrets shown to their tenant).
 
 from __future__ import annotations
 
+import os
+import time
 import uuid
 from datetime import datetime, timezone
 from typing import Any
@@ -29,7 +31,22 @@ def utcnow() -> datetime:
 
 
 def new_id() -> str:
-    return str(uuid.uuid4())
+    """A UUIDv7 (RFC 9562): 48 bits of Unix milliseconds, then 74 random bits.
+
+    Time-ordered ids make every new row's primary-key entry land at the right
+    edge of its B-tree instead of on a random page, which keeps inserts
+    cheap however many events are stored. Ids are identifiers, not secrets.
+    """
+    millis = time.time_ns() // 1_000_000
+    random_bits = int.from_bytes(os.urandom(10), "big")
+    value = (
+        (millis & 0xFFFF_FFFF_FFFF) << 80
+        | 0x7 << 76
+        | ((random_bits >> 62) & 0xFFF) << 64
+        | 0b10 << 62
+        | (random_bits & ((1 << 62) - 1))
+    )
+    return str(uuid.UUID(int=value))
 
 
 def isoformat(value: datetime | None) -> str | None:

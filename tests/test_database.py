@@ -131,3 +131,18 @@ def test_a_credentials_ciphertext_copied_to_another_row_does_not_open(app, tenan
                 get_integration_with_credentials(owner.id, target.id)
     response = app.test_client().get(f"/api/integrations/{foreign.id}", headers=other_tenant.headers)
     assert "rk_live_victim" not in response.get_data(as_text=True)
+
+
+def test_new_ids_are_time_ordered_uuid7():
+    import time
+    import uuid
+
+    from hub.models import new_id
+
+    first = new_id()
+    time.sleep(0.002)
+    later = [new_id() for _ in range(100)]
+    assert {uuid.UUID(value).version for value in [first, *later]} == {7}
+    assert {uuid.UUID(value).variant for value in later} == {uuid.RFC_4122}
+    assert all(first < value for value in later)
+    assert len(set(later)) == 100

@@ -9,6 +9,8 @@ import pytest
 from gmail_fakes import ACCESS_TOKEN, FIRST_HISTORY_ID, REFRESH_TOKEN, message_id
 
 from hub.http import provider_session
+from hub.testkit.sync_pages import sync_page
+from hub.testkit.sync_pages import sync_until_done as sync_pages_until_done
 
 CREDENTIALS = {"access_token": ACCESS_TOKEN, "refresh_token": REFRESH_TOKEN, "token_type": "Bearer"}
 
@@ -24,20 +26,11 @@ def host(make_host, settings):
 
 
 def run_sync(host, cursor=None, credentials=CREDENTIALS):
-    return host.sync("gmail", session=provider_session(credentials), credentials=credentials, cursor=cursor)
+    return sync_page(host, "gmail", credentials, cursor)
 
 
 def sync_until_done(host, cursor=None):
-    """Call sync the way the hub does: again with the returned cursor while has_more."""
-    ids: list[str] = []
-    for _ in range(100):
-        result = run_sync(host, cursor)
-        assert result.retry_after is None
-        ids += [record.id for record in result.records]
-        cursor = result.cursor
-        if not result.has_more:
-            return ids, cursor
-    raise AssertionError("sync never finished")
+    return sync_pages_until_done(host, "gmail", CREDENTIALS, cursor)
 
 
 def ids_of(*numbers: int) -> list[str]:

@@ -10,6 +10,8 @@ from flask import Flask, jsonify, request
 
 from hub.http import provider_session
 from hub.testkit.http_server import serve_wsgi
+from hub.testkit.sync_pages import sync_page
+from hub.testkit.sync_pages import sync_until_done as sync_pages_until_done
 
 BOT_TOKEN = "xoxb-17653672481-19874698323-pdFZKVeTuE8sk7oOcBrzbqgy"
 CREDENTIALS = {"access_token": BOT_TOKEN, "token_type": "bot"}
@@ -121,19 +123,11 @@ def host(make_host, slack):
 
 
 def run_sync(host, cursor=None, credentials=CREDENTIALS):
-    return host.sync("slack", session=provider_session(credentials), credentials=credentials, cursor=cursor)
+    return sync_page(host, "slack", credentials, cursor)
 
 
 def sync_until_done(host, cursor=None):
-    ids: list[str] = []
-    for _ in range(100):
-        result = run_sync(host, cursor)
-        assert result.retry_after is None
-        ids += [record.id for record in result.records]
-        cursor = result.cursor
-        if not result.has_more:
-            return ids, cursor
-    raise AssertionError("sync never finished")
+    return sync_pages_until_done(host, "slack", CREDENTIALS, cursor)
 
 
 def test_sync_reads_every_member_channel_across_pages(host, slack):
