@@ -239,3 +239,16 @@ def tenant(app: Any) -> TenantCredentials:
 @pytest.fixture
 def other_tenant(app: Any) -> TenantCredentials:
     return _make_tenant(app, "Globex")
+
+
+def host_factory(connector: str) -> Callable[..., Any]:
+    """For a plugin's `make_host` fixture: a plugin host with every installed connector and only
+    the given settings (no environment), checked to include `connector`."""
+    from hub.connectors import PluginHost
+
+    def build(**settings: str) -> PluginHost:
+        host = PluginHost(settings, environ={}).load()
+        assert connector in host.connectors, host.broken
+        return host
+
+    return build

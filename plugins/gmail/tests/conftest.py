@@ -8,23 +8,13 @@ import pytest
 from gmail_fakes import FakeGmail
 
 from hub.connectors import PluginHost
+from hub.testing import host_factory
 from hub.testkit.http_server import serve_wsgi
-
-
-def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "installs_packages: builds a fresh virtualenv and pip-installs into it (tens of seconds)")
 
 
 @pytest.fixture
 def make_host() -> Callable[..., PluginHost]:
-    """A host with every installed connector and only the given settings (no environment)."""
-
-    def build(**settings: str) -> PluginHost:
-        host = PluginHost(settings, environ={}).load()
-        assert "gmail" in host.connectors, host.broken
-        return host
-
-    return build
+    return host_factory("gmail")
 
 
 @pytest.fixture(scope="module")
