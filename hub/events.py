@@ -47,10 +47,7 @@ class StagedEvents:
     dispatches: list[jobs.Dispatch]
 
 
-EVENTS = WebhookEvent.__table__
-JOBS = jobs.JOBS
-
-
+EVENTS, JOBS = jobs.EVENTS, jobs.JOBS
 DEDUPE_KEY = ["integration_id", "provider_event_id"]
 EVENT_FIELDS = (
     "id", "tenant_id", "integration_id", "connector", "provider_event_id", "type", "subject",
@@ -96,10 +93,12 @@ def _insert_event_and_job(event_row: dict[str, Any], job_row: dict[str, Any]) ->
 
 
 def _json_data(event: NormalizedEvent, connector: str) -> Any:
+    """The event's data, refused before it reaches the database if it cannot be stored as JSON."""
     try:
-        return json.loads(json.dumps(event.data))
+        json.dumps(event.data)
     except (TypeError, ValueError):
         raise PluginError(f"connector {connector} returned event data that is not JSON") from None
+    return event.data
 
 
 def stage_events(connector: str, recipients: Sequence[Recipient], events: Iterable[NormalizedEvent]) -> StagedEvents:

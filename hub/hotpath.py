@@ -19,21 +19,26 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
 from typing import Any
 
+import sqlalchemy as sa
+
 from hub.models import db
 
 
 @functools.cache
-def _driver_sql(statement: Any, dialect: Any) -> str:
-    return str(statement.compile(dialect=dialect))
+def _driver_sql(statement: Any, dialect: Any) -> tuple[str, frozenset[str]]:
+    """The statement compiled once, and the names of its parameters bound to JSON columns."""
+    compiled = statement.compile(dialect=dialect)
+    json_params = frozenset(name for name, bind in compiled.binds.items() if isinstance(bind.type, sa.JSON))
+    return str(compiled), json_params
 
 
-def _driver_value(value: Any) -> Any:
-    if isinstance(value, datetime):
-        return value.astimezone(timezone.utc).replace(tzinfo=None)
-    if isinstance(value, (dict, list)):
+def _driver_value(value: Any, is_json: bool) -> Any:
+    if is_json:
         from psycopg.types.json import Json
 
         return Json(value)
+    if isinstance(value, datetime):
+        return value.astimezone(timezone.utc).replace(tzinfo=None)
     return value
 
 
@@ -42,7 +47,6 @@ def first_row(statement: Any, parameters: Mapping[str, Any]) -> Sequence[Any] | 
     connection = db.session.connection()
     if connection.dialect.name != "postgresql":
         return db.session.execute(statement, dict(parameters)).first()
-    result = connection.exec_driver_sql(
-        _driver_sql(statement, connection.dialect), {k: _driver_value(v) for k, v in parameters.items()}
-    )
+    sql, json_params = _driver_sql(statement, connection.dialect)
+    result = connection.exec_driver_sql(sql, {k: _driver_value(v, k in json_params) for k, v in parameters.items()})
     return result.first()

@@ -214,3 +214,11 @@ def test_several_events_in_one_delivery_are_stored_together(pipeline):
     )
     assert response.json == {"status": "accepted"}
     assert sorted(row.provider_event_id for row in pipeline.rows(WebhookEvent)) == ["evt_a", "evt_b"]
+
+
+@pytest.mark.parametrize("data", ["just text", 42, [1, "two"], None])
+def test_event_data_of_any_json_shape_is_stored_as_sent(pipeline, data):
+    integration = pipeline.create_integration()
+    response = pipeline.deliver(integration["path"], {"id": "evt_shape", "type": "thing.created", "data": data}, secret=integration["signing_secret"])
+    assert response.json == {"status": "accepted"}
+    assert pipeline.events()[0]["event"]["data"] == data
