@@ -6,7 +6,8 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
-from flask import Flask
+from flask import Flask, Request
+from flask.sessions import SessionInterface, SessionMixin
 
 from hub.config import apply_development_defaults, load_settings
 from hub.connectors import PluginHost
@@ -17,6 +18,18 @@ from hub.problems import register_problem_handlers
 from hub.queues import init_queues
 from hub.ratelimit import init_rate_limits
 from hub.state import HubState
+
+
+class NoCookieSessions(SessionInterface):
+    """The hub keeps no browser session: callers authenticate with API keys or
+    connect tokens, and OAuth state lives server-side. Not opening Flask's
+    cookie session spares every request a signing serializer and a cookie parse."""
+
+    def open_session(self, app: Flask, request: Request) -> SessionMixin | None:
+        return None  # Flask substitutes its null session, which refuses writes
+
+    def save_session(self, app: Flask, session: SessionMixin, response: Any) -> None:
+        return None
 
 
 def create_app(config: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None) -> Flask:
@@ -30,6 +43,7 @@ def create_app(config: Mapping[str, Any] | None = None, environ: Mapping[str, st
     app.config.update(settings)
     app.config["MAX_CONTENT_LENGTH"] = None  # per-route limits; webhooks enforce their own
     app.json.sort_keys = False  # type: ignore[attr-defined]
+    app.session_interface = NoCookieSessions()
 
     keyring = KeyRing.from_setting(settings["ENCRYPTION_KEY"], settings.get("KMS_KEY"))
     plugins = PluginHost(settings, environ).load()

@@ -22,7 +22,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from hub import jobs
 from hub.errors import BadRequest, NotFound, PluginError
-from hub.hotpath import first_row
+from hub.hotpath import DriverConnection
 from hub.models import Integration, WebhookEvent, db, isoformat, new_id, utcnow
 from hub.types import NormalizedEvent
 
@@ -73,32 +73,74 @@ def _event_and_job_statements(dialect: str) -> tuple[Any, ...]:
     return event_insert, job_insert
 
 
-def _insert_event_and_job(event_row: dict[str, Any], job_row: dict[str, Any]) -> bool:
-    """Insert the event unless it is a duplicate, and its job with it; True when it was new.
-
-    Core statements, no unit of work. On PostgreSQL one statement does both:
-    a CTE inserts the event with ON CONFLICT DO NOTHING and the job is
-    inserted from what the CTE returned, so a duplicate inserts neither.
-    SQLite runs the two inserts in turn.
-    """
-    dialect = db.session.get_bind().dialect.name
+def _statement_parameters(event_row: dict[str, Any], job_row: dict[str, Any]) -> dict[str, Any]:
     parameters = {f"e_{name}": value for name, value in event_row.items()}
     parameters.update({f"j_{name}": value for name, value in job_row.items()})
-    statements = _event_and_job_statements(dialect)
-    if first_row(statements[0], parameters) is None:
+    return parameters
+
+
+def _insert_event_and_job(event_row: dict[str, Any], job_row: dict[str, Any]) -> bool:
+    """Insert the event unless it is a duplicate, and its job with it, in the session's transaction; True when it was new.
+
+    On PostgreSQL one statement does both: a CTE inserts the event with ON
+    CONFLICT DO NOTHING and the job is inserted from what the CTE returned,
+    so a duplicate inserts neither. SQLite runs the two inserts in turn.
+    """
+    parameters = _statement_parameters(event_row, job_row)
+    statements = _event_and_job_statements(db.session.get_bind().dialect.name)
+    if db.session.execute(statements[0], parameters).first() is None:
         return False
     if len(statements) > 1:
         db.session.execute(statements[1], parameters)
     return True
 
 
-def _json_data(event: NormalizedEvent, connector: str) -> Any:
-    """The event's data, refused before it reaches the database if it cannot be stored as JSON."""
+def _json_text(event: NormalizedEvent, connector: str) -> str:
+    """The event's data encoded as JSON; refused before it reaches the database if it cannot be."""
     try:
-        json.dumps(event.data)
+        return json.dumps(event.data)
     except (TypeError, ValueError):
         raise PluginError(f"connector {connector} returned event data that is not JSON") from None
-    return event.data
+
+
+def _new_rows(connector: str, recipient: Recipient, event: NormalizedEvent, payload: Any, now: datetime) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The rows of a new pending event and its webhooks job."""
+    event_row = {
+        "id": new_id(),
+        "tenant_id": recipient.tenant_id,
+        "integration_id": recipient.integration_id,
+        "connector": connector,
+        "provider_event_id": event.id[:255],
+        "type": event.type[:255],
+        "subject": event.subject[:255] if event.subject else None,
+        "occurred_at": event.time,
+        "received_at": now,
+        "payload": payload,
+        "status": "pending",
+        "attempts": 0,
+    }
+    job_row = jobs.job_values(
+        queue="webhooks", kind="event", tenant_id=recipient.tenant_id, event_id=event_row["id"],
+        integration_id=recipient.integration_id, now=now,
+    )
+    return event_row, job_row
+
+
+def stores_alone(event: NormalizedEvent) -> bool:
+    """True when storing the event writes nothing but the event and its job (no status change, no sync job)."""
+    return event.integration_status not in EVENT_SETTABLE_STATUSES and not event.request_sync
+
+
+def store_event(driver: DriverConnection, connector: str, recipient: Recipient, event: NormalizedEvent) -> StagedEvents:
+    """`stage_events` for one event that `stores_alone`, as one autocommitted statement on the driver connection.
+
+    The hot path of webhook ingestion on PostgreSQL: the same rows and the
+    same dedupe as `stage_events`, without the session (see hub.hotpath).
+    """
+    event_row, job_row = _new_rows(connector, recipient, event, _json_text(event, connector), utcnow())
+    if driver.first_row(_event_and_job_statements(driver.dialect.name)[0], _statement_parameters(event_row, job_row)) is None:
+        return StagedEvents(0, 1, [])
+    return StagedEvents(1, 0, [jobs.Dispatch(job_row["id"], job_row["queue"])])
 
 
 def stage_events(connector: str, recipients: Sequence[Recipient], events: Iterable[NormalizedEvent]) -> StagedEvents:
@@ -113,26 +155,9 @@ def stage_events(connector: str, recipients: Sequence[Recipient], events: Iterab
     dispatches: list[jobs.Dispatch] = []
     to_sync: set[Recipient] = set()
     for event in events:
-        data = _json_data(event, connector)
+        _json_text(event, connector)
         for recipient in recipients:
-            event_row = {
-                "id": new_id(),
-                "tenant_id": recipient.tenant_id,
-                "integration_id": recipient.integration_id,
-                "connector": connector,
-                "provider_event_id": event.id[:255],
-                "type": event.type[:255],
-                "subject": event.subject[:255] if event.subject else None,
-                "occurred_at": event.time,
-                "received_at": now,
-                "payload": data,
-                "status": "pending",
-                "attempts": 0,
-            }
-            job_row = jobs.job_values(
-                queue="webhooks", kind="event", tenant_id=recipient.tenant_id, event_id=event_row["id"],
-                integration_id=recipient.integration_id, now=now,
-            )
+            event_row, job_row = _new_rows(connector, recipient, event, event.data, now)
             if not _insert_event_and_job(event_row, job_row):
                 duplicates += 1
                 continue

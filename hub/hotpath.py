@@ -1,27 +1,37 @@
-"""Running the webhook hot path's two statements with the least overhead.
+"""The webhook hot path on PostgreSQL: two statements on the driver connection.
 
-Every delivery runs the same two statements: the endpoint lookup and the
-event-plus-job insert. On PostgreSQL they are compiled once and executed
-as driver SQL on the session's own connection, inside the session's
-transaction, skipping SQLAlchemy's per-statement compilation work (cache
-key, parameter processing), which the ingest profile showed to cost more
-than the statements themselves; errors and broken connections are still
-handled by SQLAlchemy as for any statement. Parameters get the two
-conversions SQLAlchemy would have made for our column types: aware
-datetimes to naive UTC, and JSON documents wrapped for the driver. SQLite
-(embedded mode, one process) runs them through the session as usual.
+Every delivery to an integration's endpoint runs the same two statements:
+the endpoint lookup and the event-plus-job insert. On PostgreSQL both run
+on a psycopg connection checked out of SQLAlchemy's pool, in autocommit:
+the lookup is a read, and the insert is ONE statement (a CTE inserting the
+event with ON CONFLICT DO NOTHING and its job from what that returned), so
+it is atomic by itself and needs no BEGIN and COMMIT round trips. Neither
+goes through the ORM session or SQLAlchemy's execution context, whose
+bookkeeping cost more than the statements themselves; the SQL is still
+compiled by SQLAlchemy from the table definitions, once per process.
+
+A driver error closes nothing silently: a broken connection is invalidated
+in the pool (the next checkout opens a new one) and the request answers
+503 with Retry-After, as the session path does. SQLite (embedded mode) and
+the rarer deliveries (several events, an app-level endpoint, an event that
+changes its integration's status or asks for a sync) take the session path.
 """
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping, Sequence
+import logging
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from typing import Any
 
 import sqlalchemy as sa
 
+from hub.errors import ServiceUnavailable
 from hub.models import db
+
+log = logging.getLogger(__name__)
 
 
 @functools.cache
@@ -33,20 +43,64 @@ def _driver_sql(statement: Any, dialect: Any) -> tuple[str, frozenset[str]]:
 
 
 def _driver_value(value: Any, is_json: bool) -> Any:
+    """What SQLAlchemy's bind processing would send: JSON documents wrapped (text is sent as already encoded), naive UTC datetimes."""
     if is_json:
+        if isinstance(value, str):
+            return value  # encoded by the caller; PostgreSQL takes it as the column's json
         from psycopg.types.json import Json
 
         return Json(value)
-    if isinstance(value, datetime):
+    if isinstance(value, datetime) and value.tzinfo is not None:
         return value.astimezone(timezone.utc).replace(tzinfo=None)
     return value
 
 
-def first_row(statement: Any, parameters: Mapping[str, Any]) -> Sequence[Any] | None:
-    """The first row the statement returns (a tuple in its column order), or None."""
-    connection = db.session.connection()
-    if connection.dialect.name != "postgresql":
-        return db.session.execute(statement, dict(parameters)).first()
-    sql, json_params = _driver_sql(statement, connection.dialect)
-    result = connection.exec_driver_sql(sql, {k: _driver_value(v, k in json_params) for k, v in parameters.items()})
-    return result.first()
+def _database_unavailable() -> ServiceUnavailable:
+    return ServiceUnavailable("The database is unavailable; retry shortly.", headers={"Retry-After": "5"})
+
+
+class DriverConnection:
+    """A pooled psycopg connection in autocommit, for the length of one delivery."""
+
+    def __init__(self, engine: sa.Engine) -> None:
+        self.dialect = engine.dialect
+        self._pooled = engine.raw_connection()
+        self._connection: Any = self._pooled.driver_connection
+        self._connection.autocommit = True
+
+    def first_row(self, statement: Any, parameters: Mapping[str, Any]) -> Sequence[Any] | None:
+        """The first row the statement returns (a tuple in its column order), or None."""
+        sql, json_params = _driver_sql(statement, self.dialect)
+        values = {name: _driver_value(value, name in json_params) for name, value in parameters.items()}
+        import psycopg
+
+        try:
+            return self._connection.execute(sql, values).fetchone()
+        except psycopg.Error as error:
+            log.error("database unavailable: %s", type(error).__name__)
+            if self._connection.broken or self._connection.closed:
+                self._pooled.invalidate()
+            raise _database_unavailable() from None
+
+    def close(self) -> None:
+        if self._pooled.is_valid and not self._connection.closed:
+            self._connection.autocommit = False  # the pool's other users expect transactions
+        self._pooled.close()
+
+
+@contextmanager
+def driver_connection() -> Iterator[DriverConnection | None]:
+    """The hot path's connection on PostgreSQL; None on SQLite, whose callers use the session."""
+    engine = db.engine
+    if engine.dialect.name != "postgresql":
+        yield None
+        return
+    try:
+        connection = DriverConnection(engine)
+    except (sa.exc.DBAPIError, engine.dialect.loaded_dbapi.Error) as error:  # the pool raises the driver's own errors
+        log.error("database unavailable: %s", type(error).__name__)
+        raise _database_unavailable() from None
+    try:
+        yield connection
+    finally:
+        connection.close()

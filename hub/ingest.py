@@ -25,8 +25,8 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from hub.connector_apps import connector_for_app_secret
 from hub.errors import BadRequest, Gone, NotFound, ServiceUnavailable, Unauthorized
-from hub.events import Recipient, StagedEvents, stage_events
-from hub.hotpath import first_row
+from hub.events import Recipient, StagedEvents, stage_events, store_event, stores_alone
+from hub.hotpath import DriverConnection, driver_connection
 from hub.database import release_write_lock
 from hub.integrations import open_credentials
 from hub.models import Integration, db
@@ -84,12 +84,13 @@ class Receipt:
         return "accepted"
 
 
-def resolve_endpoint(connector: str, secret: str) -> Endpoint:
+def resolve_endpoint(connector: str, secret: str, driver: DriverConnection | None = None) -> Endpoint:
     """The endpoint a secret names; unknown connector and unknown secret look the same."""
     if connector not in current_hub().plugins.connectors or not secret or len(secret) > 200:
         raise NotFound(UNKNOWN_ENDPOINT)
     digest = hash_secret(secret)
-    row = first_row(ENDPOINT_LOOKUP, {"digest": digest, "connector": connector})
+    parameters = {"digest": digest, "connector": connector}
+    row = driver.first_row(ENDPOINT_LOOKUP, parameters) if driver else db.session.execute(ENDPOINT_LOOKUP, parameters).first()
     if row is not None:
         integration_id, tenant_id, status, deleted_at, credentials_ciphertext, secret_hash = row
         if hmac.compare_digest(secret_hash, digest):
@@ -121,7 +122,15 @@ def _recipients(endpoint: Endpoint, event: NormalizedEvent) -> list[Recipient]:
 
 def receive_webhook(connector: str, secret: str, request: WebhookRequest) -> Receipt:
     """Verify, normalize and durably store one delivery; raises the hub error for each refusal."""
-    endpoint = resolve_endpoint(connector, secret)
+    with driver_connection() as driver:
+        receipt = _receive(connector, secret, request, driver)
+    if receipt.staged is not None:
+        enqueue(receipt.staged.dispatches)  # after the commit, with the connection back in the pool
+    return receipt
+
+
+def _receive(connector: str, secret: str, request: WebhookRequest, driver: DriverConnection | None) -> Receipt:
+    endpoint = resolve_endpoint(connector, secret, driver)
     integration = endpoint.integration
     if integration is not None and has_request_context():
         g.integration_id = integration.id  # every log line of this request names it
@@ -132,7 +141,8 @@ def receive_webhook(connector: str, secret: str, request: WebhookRequest) -> Rec
     credentials = (
         open_credentials(integration.tenant_id, integration.id, integration.credentials_ciphertext) if integration is not None else None
     )
-    release_write_lock()  # plugin code runs next
+    if driver is None:
+        release_write_lock()  # plugin code runs next
     if not plugins.verify_signature(connector, request=request, credentials=credentials):
         raise Unauthorized("The webhook signature is missing, invalid or too old.")
     handshake = plugins.webhook_handshake(connector, request=request) if plugins.has_hook(connector, "webhook_handshake") else None
@@ -142,11 +152,13 @@ def receive_webhook(connector: str, secret: str, request: WebhookRequest) -> Rec
         events = plugins.normalize(connector, request=request)
     except ValueError as error:
         raise BadRequest(f"The {connector} connector could not read the body: {error}") from None
+    if driver is not None and integration is not None and len(events) == 1 and stores_alone(events[0]):
+        return Receipt(staged=store_event(driver, connector, Recipient(integration.tenant_id, integration.id), events[0]))
     return Receipt(staged=_store(endpoint, events))
 
 
 def _store(endpoint: Endpoint, events: list[NormalizedEvent]) -> StagedEvents:
-    """One transaction for every event and job of the delivery; then enqueue."""
+    """One session transaction for every event and job of the delivery."""
     try:
         staged = StagedEvents(0, 0, [])
         for event in events:
@@ -163,5 +175,4 @@ def _store(endpoint: Endpoint, events: list[NormalizedEvent]) -> StagedEvents:
         raise ServiceUnavailable(
             "The event could not be stored; retry the delivery.", headers={"Retry-After": "5"}
         ) from None
-    enqueue(staged.dispatches)
     return staged

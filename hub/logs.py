@@ -25,30 +25,34 @@ LOG_CONTEXT: contextvars.ContextVar[dict[str, str]] = contextvars.ContextVar("hu
 CONTEXT_FIELDS = ("request_id", "tenant_id", "connector", "integration_id", "event_id", "job_id")
 
 REDACTED = "[redacted]"
-SECRET_PATTERNS = [
-    re.compile(r"hub_sk_[A-Za-z0-9_\-]{8,}"),
-    re.compile(r"whk_[A-Za-z0-9_\-]{8,}"),
-    re.compile(r"whsec_[A-Za-z0-9+/=_\-]{4,}"),
-    re.compile(r"\b(?:sk|rk|pk)_(?:live|test)_[A-Za-z0-9]{4,}"),
-    re.compile(r"\bxox[abposr]-[A-Za-z0-9\-]{4,}"),
-    re.compile(r"\bya29\.[A-Za-z0-9_\-\.]{4,}"),
-    re.compile(r"(?i)\bbearer\s+[A-Za-z0-9_\-\.=~+/]{6,}"),
-    re.compile(r"(?i)\b(v0|v1)=[0-9a-f]{32,}"),
-    re.compile(r"\beyJ[A-Za-z0-9_\-]{6,}\.[A-Za-z0-9_\-]{6,}\.[A-Za-z0-9_\-]*"),
-    re.compile(
-        r"(?i)((?:access_token|refresh_token|id_token|client_secret|code_verifier|api_key|password|secret|token|code)"
-        r"[\"']?\s*[:=]\s*[\"']?)([^\s\"'&,}]{4,})"
-    ),
-]
+# Everything shaped like a credential, as one pattern so a message is scanned once.
+# The last alternative keeps the name of a `name=value` pair and scrubs the value.
+SECRET_PATTERN = re.compile(
+    "|".join(
+        [
+            r"hub_sk_[A-Za-z0-9_\-]{8,}",
+            r"whk_[A-Za-z0-9_\-]{8,}",
+            r"whsec_[A-Za-z0-9+/=_\-]{4,}",
+            r"\b(?:sk|rk|pk)_(?:live|test)_[A-Za-z0-9]{4,}",
+            r"\bxox[abposr]-[A-Za-z0-9\-]{4,}",
+            r"\bya29\.[A-Za-z0-9_\-\.]{4,}",
+            r"(?i:\bbearer\s+[A-Za-z0-9_\-\.=~+/]{6,})",
+            r"(?i:\b(?:v0|v1)=[0-9a-f]{32,})",
+            r"\beyJ[A-Za-z0-9_\-]{6,}\.[A-Za-z0-9_\-]{6,}\.[A-Za-z0-9_\-]*",
+            r"(?P<name>(?i:(?:access_token|refresh_token|id_token|client_secret|code_verifier|api_key|password|secret|token|code)"
+            r"[\"']?\s*[:=]\s*[\"']?))[^\s\"'&,}]{4,}",
+        ]
+    )
+)
+
+
+def _redacted(match: re.Match[str]) -> str:
+    name = match.group("name")
+    return REDACTED if name is None else name + REDACTED
 
 
 def redact(text: str) -> str:
-    for pattern in SECRET_PATTERNS:
-        if pattern.groups >= 2:
-            text = pattern.sub(lambda m: m.group(1) + REDACTED, text)
-        else:
-            text = pattern.sub(REDACTED, text)
-    return text
+    return SECRET_PATTERN.sub(_redacted, text)
 
 
 class RedactingFilter(logging.Filter):
@@ -67,23 +71,41 @@ class RedactingFilter(logging.Filter):
         return True
 
 
+_ENCODER = json.JSONEncoder(default=str)
+
+
 class JsonFormatter(logging.Formatter):
+    """One JSON object per record: time, level, logger, message and the ids of the request or task."""
+
+    _second: int = -1
+    _second_text: str = ""
+
+    def _time(self, created: float) -> str:
+        second = int(created)
+        if second != self._second:  # one strftime per second, not per line
+            self._second_text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+            self._second = second
+        return f"{self._second_text}.{int((created - second) * 1000):03d}Z"
+
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {
-            "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)) + f".{int(record.msecs):03d}Z",
+            "time": self._time(record.created),
             "level": record.levelname.lower(),
             "logger": record.name,
             "message": record.getMessage(),
         }
-        entry.update({k: v for k, v in LOG_CONTEXT.get().items() if v})
+        for name, value in LOG_CONTEXT.get().items():
+            if value:
+                entry[name] = value
         if has_request_context():
+            request_values = vars(g._get_current_object())
             for name in CONTEXT_FIELDS:
-                value = getattr(g, name, None)
+                value = request_values.get(name)
                 if value and name not in entry:
                     entry[name] = value
         if record.exc_text:
             entry["exception"] = record.exc_text
-        return json.dumps(entry, default=str)
+        return _ENCODER.encode(entry)
 
 
 def bind(**fields: str | None) -> contextvars.Token:
@@ -115,6 +137,12 @@ def configure_logging(level: str) -> None:
             return
     root.addHandler(make_handler(sys.stderr))
     root.setLevel(level)
+    # The JSON lines carry none of the caller, thread or process fields, so
+    # records need not compute them (each is a cost on every request's access line).
+    logging._srcfile = None  # type: ignore[attr-defined]
+    logging.logThreads = False
+    logging.logProcesses = False
+    logging.logMultiprocessing = False
     # werkzeug's access log prints full paths, which include webhook secrets.
     logging.getLogger("werkzeug").addFilter(RedactingFilter())
     # Huey logs two lines per task at INFO; the hub logs each job's failures itself.

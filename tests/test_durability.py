@@ -162,3 +162,26 @@ def test_database_failing_mid_transaction_gives_503_and_stores_nothing_half_way(
     assert pipeline.rows(Job) == []
     retried = pipeline.deliver(integration["path"], event("evt_half"), secret=integration["signing_secret"])
     assert retried.json == {"status": "accepted"}  # the provider's retry is not taken for a duplicate
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_a_connection_the_database_dropped_costs_one_503_and_the_pool_recovers(pipeline):
+    integration = pipeline.create_integration()
+    with pipeline.app.app_context():
+        db.engine.dispose()  # from here on the pool holds the one connection the next delivery opens
+    assert pipeline.deliver(integration["path"], event("evt_before"), secret=integration["signing_secret"]).status_code == 200
+    with pipeline.app.app_context():
+        pooled = db.engine.raw_connection()
+        backend = pooled.driver_connection.info.backend_pid
+        pooled.close()
+        admin = sa.create_engine(db.engine.url)  # outside the app's pool
+        with admin.connect() as connection:
+            connection.execute(sa.text("SELECT pg_terminate_backend(:pid)"), {"pid": backend})
+        admin.dispose()
+    dropped = pipeline.deliver(integration["path"], event("evt_dropped"), secret=integration["signing_secret"])
+    assert dropped.status_code == 503
+    assert dropped.headers["Retry-After"]
+    assert dropped.mimetype == "application/problem+json"
+    retried = pipeline.deliver(integration["path"], event("evt_dropped"), secret=integration["signing_secret"])
+    assert retried.json == {"status": "accepted"}
+    assert sorted(row.provider_event_id for row in pipeline.rows(WebhookEvent)) == ["evt_before", "evt_dropped"]

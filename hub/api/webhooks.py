@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import time
 
-from flask import Blueprint, Response, current_app, g, jsonify, request
+from flask import Blueprint, Response, current_app, g, request
 
 from hub.errors import HubError, PayloadTooLarge
 from hub.ingest import receive_webhook
@@ -13,6 +14,8 @@ from hub.state import current_hub
 from hub.types import WebhookRequest
 
 blueprint = Blueprint("webhooks", __name__)
+# The two answers to a stored delivery, encoded once.
+RECEIPT_BODIES = {status: json.dumps({"status": status}).encode() for status in ("accepted", "duplicate")}
 
 
 def _raw_body(limit: int) -> bytes:
@@ -44,7 +47,7 @@ def receive(connector: str, webhook_secret: str):  # type: ignore[no-untyped-def
             reply = receipt.handshake
             return Response(reply.body, status=reply.status, content_type=reply.content_type)
         outcome = receipt.status
-        return jsonify({"status": receipt.status})
+        return Response(RECEIPT_BODIES[receipt.status], content_type="application/json")
     except HubError as error:
         outcome = error.slug
         raise
