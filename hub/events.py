@@ -29,6 +29,8 @@ from hub.types import NormalizedEvent
 EVENT_STATUSES = ("pending", "processing", "processed", "failed", "dead")
 # Statuses a connector may move an integration to through an event (e.g. Stripe's deauthorization).
 EVENT_SETTABLE_STATUSES = ("revoked", "needs_reauth")
+# An integration in one of these (or deleted) no longer takes events: its endpoint answers 410.
+ENDPOINT_GONE_STATUSES = ("revoked",)
 PAGE_LIMIT_MAX = 200
 
 
@@ -131,16 +133,62 @@ def stores_alone(event: NormalizedEvent) -> bool:
     return event.integration_status not in EVENT_SETTABLE_STATUSES and not event.request_sync
 
 
-def store_event(driver: DriverConnection, connector: str, recipient: Recipient, event: NormalizedEvent) -> StagedEvents:
+@functools.cache
+def _live_event_and_job_statement() -> Any:
+    """PostgreSQL: insert the event (unless a duplicate) and its job, only while the integration is live at a credentials version.
+
+    One statement, so the check and the writes see the same instant: a
+    `live` CTE reads the integration row, the event is inserted only if that
+    found it (ON CONFLICT DO NOTHING on the dedupe index), the job from what
+    the event insert returned. It answers (live, job id): live 0 means the
+    integration was deleted, revoked or changed its credentials, and nothing
+    was written; a null job id on a live integration means a duplicate.
+    """
+    integrations = Integration.__table__
+    live = (
+        sa.select(sa.literal_column("1").label("found"))
+        .where(
+            integrations.c.id == sa.bindparam("e_integration_id"),
+            integrations.c.version == sa.bindparam("i_version"),
+            integrations.c.deleted_at.is_(None),
+            # constants written into the SQL: driver SQL takes only the named parameters
+            *[integrations.c.status != sa.literal_column(f"'{status}'") for status in ENDPOINT_GONE_STATUSES],
+        )
+        .cte("live")
+    )
+    event_source = sa.select(*[sa.bindparam(f"e_{name}", type_=EVENTS.c[name].type) for name in EVENT_FIELDS]).where(
+        sa.select(live.c.found).exists()
+    )
+    new_event = (
+        postgresql.insert(EVENTS).from_select(list(EVENT_FIELDS), event_source)
+        .on_conflict_do_nothing(index_elements=DEDUPE_KEY).returning(EVENTS.c.id).cte("new_event")
+    )
+    job_names = [name for name in JOBS.c.keys() if name not in ("event_id", "lease_owner", "last_error")]
+    job_source = sa.select(*[sa.bindparam(f"j_{name}", type_=JOBS.c[name].type) for name in job_names], new_event.c.id)
+    new_job = sa.insert(JOBS).from_select([*job_names, "event_id"], job_source).returning(JOBS.c.id).cte("new_job")
+    return sa.select(
+        sa.select(sa.func.count()).select_from(live).scalar_subquery(), sa.select(new_job.c.id).scalar_subquery()
+    )
+
+
+def store_event(driver: DriverConnection, connector: str, recipient: Recipient, event: NormalizedEvent, version: int) -> StagedEvents | None:
     """`stage_events` for one event that `stores_alone`, as one autocommitted statement on the driver connection.
 
     The hot path of webhook ingestion on PostgreSQL: the same rows and the
-    same dedupe as `stage_events`, without the session (see hub.hotpath).
+    same dedupe as `stage_events`, without the session (see hub.hotpath),
+    written only if the integration is still live at credentials `version`.
+    None when it is not (nothing was written).
     """
     event_row, job_row = _new_rows(connector, recipient, event, _json_text(event, connector), utcnow())
-    if driver.first_row(_event_and_job_statements(driver.dialect.name)[0], _statement_parameters(event_row, job_row)) is None:
+    parameters = _statement_parameters(event_row, job_row)
+    parameters["i_version"] = version
+    row = driver.first_row(_live_event_and_job_statement(), parameters)
+    live, job_id = row if row is not None else (0, None)
+    if not live:
+        return None
+    if job_id is None:
         return StagedEvents(0, 1, [])
-    return StagedEvents(1, 0, [jobs.Dispatch(job_row["id"], job_row["queue"])])
+    return StagedEvents(1, 0, [jobs.Dispatch(job_id, job_row["queue"])])
 
 
 def stage_events(connector: str, recipients: Sequence[Recipient], events: Iterable[NormalizedEvent]) -> StagedEvents:

@@ -78,7 +78,7 @@ class DriverConnection:
             return self._connection.execute(sql, values).fetchone()
         except psycopg.Error as error:
             log.error("database unavailable: %s", type(error).__name__)
-            if self._connection.broken or self._connection.closed:
+            if (self._connection.broken or self._connection.closed) and self._pooled.is_valid:
                 self._pooled.invalidate()
             raise _database_unavailable() from None
 

@@ -17,15 +17,17 @@ from __future__ import annotations
 
 import hmac
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import sqlalchemy as sa
 from flask import g, has_request_context
 from sqlalchemy.exc import SQLAlchemyError
 
 from hub.connector_apps import connector_for_app_secret
-from hub.errors import BadRequest, Gone, NotFound, ServiceUnavailable, Unauthorized
-from hub.events import Recipient, StagedEvents, stage_events, store_event, stores_alone
+from hub.errors import BadRequest, Gone, HubError, NotFound, ServiceUnavailable, Unauthorized
+from hub.events import ENDPOINT_GONE_STATUSES, Recipient, StagedEvents, stage_events, store_event, stores_alone
 from hub.hotpath import DriverConnection, driver_connection
 from hub.database import release_write_lock
 from hub.integrations import open_credentials
@@ -39,12 +41,12 @@ from hub.types import NormalizedEvent, WebhookRequest, WebhookResponse
 log = logging.getLogger(__name__)
 
 UNKNOWN_ENDPOINT = "No such webhook endpoint."
-# Built once: every delivery runs it.
+GONE = "This integration was disconnected; the endpoint no longer accepts events."
+# Built once: every delivery that is not answered from a remembered endpoint runs it.
 ENDPOINT_LOOKUP = sa.select(
     Integration.id, Integration.tenant_id, Integration.status, Integration.deleted_at,
-    Integration.credentials_ciphertext, Integration.webhook_secret_hash,
+    Integration.credentials_ciphertext, Integration.webhook_secret_hash, Integration.version,
 ).where(Integration.webhook_secret_hash == sa.bindparam("digest"), Integration.connector == sa.bindparam("connector"))
-LIVE_STATUSES_EXCLUDED = ("revoked",)
 
 
 @dataclass(frozen=True)
@@ -55,7 +57,12 @@ class Target:
     tenant_id: str
     status: str
     deleted: bool
-    credentials_ciphertext: str
+    credentials_ciphertext: str | None
+    version: int
+
+    @property
+    def gone(self) -> bool:
+        return self.deleted or self.status in ENDPOINT_GONE_STATUSES
 
 
 @dataclass(frozen=True)
@@ -63,19 +70,30 @@ class Endpoint:
     """Where a delivery goes: one integration, or a connector app (integration is None)."""
 
     connector: str
+    digest: str
     integration: Target | None
+    remembered_credentials: Mapping[str, Any] | None = None
 
     @property
     def rate_limit_key(self) -> str:
         return self.integration.id if self.integration is not None else f"app:{self.connector}"
 
+    @property
+    def remembered(self) -> bool:
+        return self.remembered_credentials is not None
+
 
 @dataclass(frozen=True)
 class Receipt:
-    """The outcome of a delivery: a handshake reply, or how many events were new."""
+    """The outcome of a delivery: a handshake reply, or how many events were new.
+
+    `confirmed` says the store itself checked the integration was live at
+    the credentials the signature was verified with (see hub.endpoint_cache).
+    """
 
     handshake: WebhookResponse | None = None
     staged: StagedEvents | None = None
+    confirmed: bool = False
 
     @property
     def status(self) -> str:
@@ -84,21 +102,34 @@ class Receipt:
         return "accepted"
 
 
-def resolve_endpoint(connector: str, secret: str, driver: DriverConnection | None = None) -> Endpoint:
-    """The endpoint a secret names; unknown connector and unknown secret look the same."""
+def _check_secret(connector: str, secret: str) -> str:
+    """The secret's digest; unknown connector and malformed secret look like an unknown secret."""
     if connector not in current_hub().plugins.connectors or not secret or len(secret) > 200:
         raise NotFound(UNKNOWN_ENDPOINT)
-    digest = hash_secret(secret)
+    return hash_secret(secret)
+
+
+def resolve_endpoint(connector: str, secret: str, digest: str, driver: DriverConnection | None = None) -> Endpoint:
+    """The endpoint a secret names, read from the database."""
     parameters = {"digest": digest, "connector": connector}
     row = driver.first_row(ENDPOINT_LOOKUP, parameters) if driver else db.session.execute(ENDPOINT_LOOKUP, parameters).first()
     if row is not None:
-        integration_id, tenant_id, status, deleted_at, credentials_ciphertext, secret_hash = row
+        integration_id, tenant_id, status, deleted_at, credentials_ciphertext, secret_hash, version = row
         if hmac.compare_digest(secret_hash, digest):
-            return Endpoint(connector, Target(integration_id, tenant_id, status, deleted_at is not None, credentials_ciphertext))
+            target = Target(integration_id, tenant_id, status, deleted_at is not None, credentials_ciphertext, version)
+            return Endpoint(connector, digest, target)
     app = connector_for_app_secret(connector, secret)
     if app is not None and hmac.compare_digest(app.webhook_secret_hash, digest):
-        return Endpoint(connector, None)
+        return Endpoint(connector, digest, None)
     raise NotFound(UNKNOWN_ENDPOINT)
+
+
+def _remembered_endpoint(connector: str, digest: str) -> Endpoint | None:
+    entry = current_hub().endpoints.get(connector, digest)
+    if entry is None:
+        return None
+    target = Target(entry.integration_id, entry.tenant_id, "active", False, None, entry.version)
+    return Endpoint(connector, digest, target, remembered_credentials=entry.credentials)
 
 
 def _recipients(endpoint: Endpoint, event: NormalizedEvent) -> list[Recipient]:
@@ -112,7 +143,7 @@ def _recipients(endpoint: Endpoint, event: NormalizedEvent) -> list[Recipient]:
             Integration.connector == endpoint.connector,
             Integration.external_account_id == event.account,
             Integration.deleted_at.is_(None),
-            Integration.status.not_in(LIVE_STATUSES_EXCLUDED),
+            Integration.status.not_in(ENDPOINT_GONE_STATUSES),
         )
     ).all()
     if not rows:
@@ -121,26 +152,70 @@ def _recipients(endpoint: Endpoint, event: NormalizedEvent) -> list[Recipient]:
 
 
 def receive_webhook(connector: str, secret: str, request: WebhookRequest) -> Receipt:
-    """Verify, normalize and durably store one delivery; raises the hub error for each refusal."""
+    """Verify, normalize and durably store one delivery; raises the hub error for each refusal.
+
+    On PostgreSQL a per-integration endpoint this process has seen recently
+    skips the lookup; that attempt counts only if it ends in an event stored
+    (or found a duplicate) by the statement that confirms the integration is
+    live at the same credentials. Anything else is done again from a fresh
+    lookup, so every refusal and every other answer comes from the database.
+    """
+    digest = _check_secret(connector, secret)
     with driver_connection() as driver:
-        receipt = _receive(connector, secret, request, driver)
+        remembered = _remembered_endpoint(connector, digest) if driver is not None else None
+        endpoint = remembered or resolve_endpoint(connector, secret, digest, driver)
+        _admit(endpoint)
+        receipt = _attempt(endpoint, request, driver) if remembered is not None else None
+        if receipt is None:
+            if remembered is not None:
+                current_hub().endpoints.forget(connector, digest)
+                endpoint = resolve_endpoint(connector, secret, digest, driver)
+                _gone_check(endpoint)
+            receipt = _deliver(endpoint, request, driver)
     if receipt.staged is not None:
         enqueue(receipt.staged.dispatches)  # after the commit, with the connection back in the pool
     return receipt
 
 
-def _receive(connector: str, secret: str, request: WebhookRequest, driver: DriverConnection | None) -> Receipt:
-    endpoint = resolve_endpoint(connector, secret, driver)
+def _gone_check(endpoint: Endpoint) -> None:
     integration = endpoint.integration
     if integration is not None and has_request_context():
         g.integration_id = integration.id  # every log line of this request names it
-    if integration is not None and (integration.deleted or integration.status in LIVE_STATUSES_EXCLUDED):
-        raise Gone("This integration was disconnected; the endpoint no longer accepts events.")
+    if integration is not None and integration.gone:
+        raise Gone(GONE)
+
+
+def _admit(endpoint: Endpoint) -> None:
+    """410 for a disconnected integration, then the endpoint's rate limit: once per delivery."""
+    _gone_check(endpoint)
     limit_webhook(endpoint.rate_limit_key)
+
+
+def _attempt(endpoint: Endpoint, request: WebhookRequest, driver: DriverConnection | None) -> Receipt | None:
+    """The delivery through a remembered endpoint if it ends confirmed; None to do it again from the database."""
+    try:
+        receipt = _deliver(endpoint, request, driver)
+    except ServiceUnavailable:
+        raise  # the database or a store is down: asking it again would not help
+    except HubError:
+        return None
+    return receipt if receipt.confirmed else None
+
+
+def _credentials(endpoint: Endpoint) -> Mapping[str, Any] | None:
+    integration = endpoint.integration
+    if integration is None:
+        return None
+    if endpoint.remembered_credentials is not None:
+        return endpoint.remembered_credentials
+    assert integration.credentials_ciphertext is not None
+    return open_credentials(integration.tenant_id, integration.id, integration.credentials_ciphertext)
+
+
+def _deliver(endpoint: Endpoint, request: WebhookRequest, driver: DriverConnection | None) -> Receipt:
+    connector, integration = endpoint.connector, endpoint.integration
     plugins = current_hub().plugins
-    credentials = (
-        open_credentials(integration.tenant_id, integration.id, integration.credentials_ciphertext) if integration is not None else None
-    )
+    credentials = _credentials(endpoint)
     if driver is None:
         release_write_lock()  # plugin code runs next
     if not plugins.verify_signature(connector, request=request, credentials=credentials):
@@ -152,9 +227,20 @@ def _receive(connector: str, secret: str, request: WebhookRequest, driver: Drive
         events = plugins.normalize(connector, request=request)
     except ValueError as error:
         raise BadRequest(f"The {connector} connector could not read the body: {error}") from None
-    if driver is not None and integration is not None and len(events) == 1 and stores_alone(events[0]):
-        return Receipt(staged=store_event(driver, connector, Recipient(integration.tenant_id, integration.id), events[0]))
-    return Receipt(staged=_store(endpoint, events))
+    if driver is None or integration is None or len(events) != 1 or not stores_alone(events[0]):
+        if endpoint.remembered:
+            return Receipt()  # stored only after a fresh lookup: the caller does it again
+        return Receipt(staged=_store(endpoint, events))
+    staged = store_event(driver, connector, Recipient(integration.tenant_id, integration.id), events[0], integration.version)
+    if staged is not None:
+        if not endpoint.remembered and credentials is not None:
+            current_hub().endpoints.remember(connector, endpoint.digest, integration.id, integration.tenant_id, integration.version, credentials)
+        return Receipt(staged=staged, confirmed=True)
+    if endpoint.remembered:
+        return Receipt()  # not confirmed: the caller looks the endpoint up again
+    raise ServiceUnavailable(
+        "The integration changed while the delivery was stored; retry the delivery.", headers={"Retry-After": "1"}
+    )
 
 
 def _store(endpoint: Endpoint, events: list[NormalizedEvent]) -> StagedEvents:

@@ -177,8 +177,11 @@ class WebhookEvent(db.Model):
     )
 
     id: Mapped[str] = mapped_column(sa.String(36), primary_key=True, default=new_id)
-    tenant_id: Mapped[str] = mapped_column(sa.ForeignKey("tenants.id", ondelete="CASCADE"))
-    integration_id: Mapped[str] = mapped_column(sa.ForeignKey("integrations.id", ondelete="CASCADE"))
+    # No foreign keys to the tenant and integration: each insert would lock both
+    # parent rows (see migration 0011); ingestion writes events only for the
+    # integration it has just looked up, and neither parent is ever deleted.
+    tenant_id: Mapped[str] = mapped_column(sa.String(36))
+    integration_id: Mapped[str] = mapped_column(sa.String(36))
     connector: Mapped[str] = mapped_column(sa.String(64))
     provider_event_id: Mapped[str] = mapped_column(sa.String(255))
     type: Mapped[str] = mapped_column(sa.String(255))
@@ -210,7 +213,11 @@ class Job(db.Model):
             postgresql_where=sa.text("status IN ('pending', 'processing', 'failed')"),
             sqlite_where=sa.text("status IN ('pending', 'processing', 'failed')"),
         ),
-        sa.Index("ix_jobs_integration_status", "integration_id", "status"),
+        # Live syncs of an integration (one at a time); event jobs stay out of it.
+        sa.Index(
+            "ix_jobs_sync_integration", "integration_id", "status",
+            postgresql_where=sa.text("kind = 'sync'"), sqlite_where=sa.text("kind = 'sync'"),
+        ),
     )
 
     id: Mapped[str] = mapped_column(sa.String(36), primary_key=True, default=new_id)

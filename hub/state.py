@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from flask import current_app
 
 from hub.connectors import PluginHost
 from hub.crypto import KeyRing
+from hub.endpoint_cache import EndpointCache
 
 
 @dataclass
@@ -16,6 +17,7 @@ class HubState:
     keyring: KeyRing
     plugins: PluginHost
     settings: dict[str, Any]
+    endpoints: EndpointCache = field(default_factory=EndpointCache)
 
 
 def current_hub() -> HubState:
