@@ -178,8 +178,8 @@ class WebhookEvent(db.Model):
 
     id: Mapped[str] = mapped_column(sa.String(36), primary_key=True, default=new_id)
     # No foreign keys to the tenant and integration: each insert would lock both
-    # parent rows (see migration 0011); ingestion writes events only for the
-    # integration it has just looked up, and neither parent is ever deleted.
+    # parent rows (see migration 0011); ingestion writes events only for an
+    # integration the same statement found live, and neither parent is ever deleted.
     tenant_id: Mapped[str] = mapped_column(sa.String(36))
     integration_id: Mapped[str] = mapped_column(sa.String(36))
     connector: Mapped[str] = mapped_column(sa.String(64))
@@ -224,7 +224,8 @@ class Job(db.Model):
     queue: Mapped[str] = mapped_column(sa.String(32))
     kind: Mapped[str] = mapped_column(sa.String(32))
     tenant_id: Mapped[str | None] = mapped_column(sa.String(36), nullable=True)
-    event_id: Mapped[str | None] = mapped_column(sa.ForeignKey("webhook_events.id", ondelete="CASCADE"), nullable=True, index=True)
+    # No foreign key (see migration 0011): a job is written in the same statement as its event, and events are never deleted.
+    event_id: Mapped[str | None] = mapped_column(sa.String(36), nullable=True, index=True)
     integration_id: Mapped[str | None] = mapped_column(sa.String(36), nullable=True)
     status: Mapped[str] = mapped_column(sa.String(16), default="pending")
     attempts: Mapped[int] = mapped_column(sa.Integer, default=0)

@@ -32,6 +32,54 @@ def test_migrations_are_at_head_and_match_the_models(app):
         assert diff == []
 
 
+@pytest.fixture
+def scratch_database_url(database_url, tmp_path):
+    """An empty database of the same kind as the test database, for migrations to run on from nothing."""
+    if database_url.startswith("sqlite"):
+        yield f"sqlite:///{tmp_path / 'scratch.sqlite3'}"
+        return
+    import sqlalchemy as sa
+    from urllib.parse import quote
+
+    from hub.database import normalize_database_url
+    from hub.testing import POSTGRES_URL
+
+    schema = f"hub_scratch_{tmp_path.name[-24:].replace('-', '_').lower()}"
+    admin = sa.create_engine(normalize_database_url(POSTGRES_URL))
+    with admin.begin() as connection:
+        connection.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+    separator = "&" if "?" in POSTGRES_URL else "?"
+    try:
+        yield f"{POSTGRES_URL}{separator}options={quote(f'-csearch_path={schema}')}"
+    finally:
+        with admin.begin() as connection:
+            connection.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+def test_every_revision_downgrades_and_upgrades_again(scratch_database_url, tmp_path):
+    from alembic import command
+    from alembic.script import ScriptDirectory
+
+    from hub.app import create_app
+    from hub.database import _alembic_config, upgrade_database
+
+    app = create_app({"DATABASE_URL": scratch_database_url, "HUB_INSTANCE_PATH": str(tmp_path / "instance"), "HUB_LOG_LEVEL": "WARNING"}, environ={})
+    with app.app_context():
+        upgrade_database()
+        with db.engine.connect() as connection:
+            scripts = list(ScriptDirectory.from_config(_alembic_config(connection)).walk_revisions())
+        for script in scripts:  # each revision's downgrade, then every upgrade from there to the head
+            with db.engine.begin() as connection:
+                command.downgrade(_alembic_config(connection), script.down_revision or "base")
+            with db.engine.begin() as connection:
+                command.upgrade(_alembic_config(connection), "head")
+            assert current_revision() == head_revision(), script.revision
+        with db.engine.connect() as connection:
+            assert compare_metadata(MigrationContext.configure(connection, opts={"compare_type": False}), db.metadata) == []
+        db.engine.dispose()
+
+
 def test_the_dedupe_revision_keeps_its_name(app):
     from alembic.script import ScriptDirectory
     from alembic.config import Config

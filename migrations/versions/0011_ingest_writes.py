@@ -1,14 +1,14 @@
-"""fewer writes per delivery: no foreign keys from events to their tenant and integration, sync jobs indexed alone
+"""fewer writes per delivery: no foreign keys on the ingest tables, sync jobs indexed alone
 
-Every delivery inserts an event and its job. A foreign key from the event to
-its integration and tenant makes each insert lock both parent rows; with many
-deliveries for one integration in flight at once those locks become shared
-multi-transaction locks on the same two rows, written to the WAL each time.
-Integrations and tenants are never deleted (an integration is soft-deleted
-and its endpoint answers 410), and the ingest path writes an event only for
-the integration it has just looked up, so the keys guarded nothing the code
-does not. Jobs are looked up by integration only for syncs, so only sync
-jobs are indexed by integration.
+Every delivery inserts an event and its job. Each foreign key makes the
+insert lock the parent row (the tenant, the integration, the event), a lock
+written to the WAL every time and shared by every delivery in flight for the
+same integration. Tenants, integrations and events are never deleted (an
+integration is soft-deleted and its endpoint answers 410); an event is
+written only for the integration the same statement has just found live, and
+an event's job in the same statement as the event, so the keys guarded
+nothing the code does not. Jobs are looked up by integration only for syncs,
+so only sync jobs are indexed by integration.
 
 Revision ID: 0011_ingest_writes
 """
@@ -24,21 +24,28 @@ depends_on = None
 SYNC_JOBS = sa.text("kind = 'sync'")
 # SQLite keeps foreign keys unnamed; batch mode finds them by this convention.
 SQLITE_NAMES = {"fk": "fk_%(table_name)s_%(column_0_name)s"}
-PARENTS = {"tenant_id": "tenants", "integration_id": "integrations"}
+FOREIGN_KEYS = {"webhook_events": {"tenant_id": "tenants", "integration_id": "integrations"}, "jobs": {"event_id": "webhook_events"}}
 
 
-def _drop_event_foreign_keys() -> None:
+def _name(table: str, column: str) -> str:
+    """PostgreSQL's own name for the key; on SQLite the batch-mode convention's."""
+    return f"fk_{table}_{column}" if op.get_bind().dialect.name == "sqlite" else f"{table}_{column}_fkey"
+
+
+def _drop_foreign_keys(table: str) -> None:
+    columns = FOREIGN_KEYS[table]
     if op.get_bind().dialect.name == "sqlite":
-        with op.batch_alter_table("webhook_events", naming_convention=SQLITE_NAMES) as batch:
-            for column in PARENTS:
-                batch.drop_constraint(f"fk_webhook_events_{column}", type_="foreignkey")
+        with op.batch_alter_table(table, naming_convention=SQLITE_NAMES) as batch:
+            for column in columns:
+                batch.drop_constraint(_name(table, column), type_="foreignkey")
     else:
-        for column in PARENTS:
-            op.drop_constraint(f"webhook_events_{column}_fkey", "webhook_events", type_="foreignkey")
+        for column in columns:
+            op.drop_constraint(_name(table, column), table, type_="foreignkey")
 
 
 def upgrade() -> None:
-    _drop_event_foreign_keys()
+    _drop_foreign_keys("jobs")
+    _drop_foreign_keys("webhook_events")
     op.drop_index("ix_jobs_integration_status", table_name="jobs")
     op.create_index(
         "ix_jobs_sync_integration", "jobs", ["integration_id", "status"],
@@ -49,6 +56,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_index("ix_jobs_sync_integration", table_name="jobs")
     op.create_index("ix_jobs_integration_status", "jobs", ["integration_id", "status"])
-    with op.batch_alter_table("webhook_events") as batch:
-        for column, parent in PARENTS.items():
-            batch.create_foreign_key(f"webhook_events_{column}_fkey", parent, [column], ["id"], ondelete="CASCADE")
+    for table in ("webhook_events", "jobs"):
+        with op.batch_alter_table(table) as batch:
+            for column, parent in FOREIGN_KEYS[table].items():
+                batch.create_foreign_key(_name(table, column), parent, [column], ["id"], ondelete="CASCADE")
