@@ -156,19 +156,47 @@ def _live_event_and_job_statement() -> Any:
         )
         .cte("live")
     )
-    event_source = sa.select(*[sa.bindparam(f"e_{name}", type_=EVENTS.c[name].type) for name in EVENT_FIELDS]).where(
-        sa.select(live.c.found).exists()
-    )
+    event_values = [_fast_path_value(EVENTS, name, f"e_{name}") for name in EVENT_FIELDS]
+    event_source = sa.select(*event_values).where(sa.select(live.c.found).exists())
     new_event = (
         postgresql.insert(EVENTS).from_select(list(EVENT_FIELDS), event_source)
         .on_conflict_do_nothing(index_elements=DEDUPE_KEY).returning(EVENTS.c.id).cte("new_event")
     )
     job_names = [name for name in JOBS.c.keys() if name not in ("event_id", "lease_owner", "last_error")]
-    job_source = sa.select(*[sa.bindparam(f"j_{name}", type_=JOBS.c[name].type) for name in job_names], new_event.c.id)
+    job_values = [_fast_path_value(JOBS, name, JOB_FROM_EVENT.get(name, f"j_{name}")) for name in job_names]
+    job_source = sa.select(*job_values, new_event.c.id)
     new_job = sa.insert(JOBS).from_select([*job_names, "event_id"], job_source).returning(JOBS.c.id).cte("new_job")
     return sa.select(
         sa.select(sa.func.count()).select_from(live).scalar_subquery(), sa.select(new_job.c.id).scalar_subquery()
     )
+
+
+# What every new event and its job start with (the same values `_new_rows` writes),
+# written into the hot statement as constants instead of sent with every delivery.
+NEW_ROW_CONSTANTS = {
+    ("webhook_events", "status"): "'pending'", ("webhook_events", "attempts"): "0",
+    ("jobs", "queue"): "'webhooks'", ("jobs", "kind"): "'event'", ("jobs", "status"): "'pending'", ("jobs", "attempts"): "0",
+}
+# Job columns that repeat one of the event's parameters.
+JOB_FROM_EVENT = {
+    "tenant_id": "e_tenant_id", "integration_id": "e_integration_id",
+    "run_at": "e_received_at", "created_at": "e_received_at", "updated_at": "e_received_at",
+}
+
+
+def _fast_path_value(table: sa.Table, column: str, parameter: str) -> Any:
+    constant = NEW_ROW_CONSTANTS.get((table.name, column))
+    if constant is not None:
+        return sa.literal_column(constant)
+    return sa.bindparam(parameter, type_=table.c[column].type)
+
+
+def _fast_path_parameters(event_row: dict[str, Any], job_row: dict[str, Any], version: int) -> dict[str, Any]:
+    """The hot statement's parameters: the event's columns but its constants, and what the job does not share with it."""
+    parameters = {f"e_{name}": value for name, value in event_row.items() if ("webhook_events", name) not in NEW_ROW_CONSTANTS}
+    parameters.update({f"j_{name}": job_row[name] for name in ("id", "max_attempts", "lease_expires_at")})
+    parameters["i_version"] = version
+    return parameters
 
 
 def store_event(driver: DriverConnection, connector: str, recipient: Recipient, event: NormalizedEvent, version: int) -> StagedEvents | None:
@@ -180,9 +208,7 @@ def store_event(driver: DriverConnection, connector: str, recipient: Recipient, 
     None when it is not (nothing was written).
     """
     event_row, job_row = _new_rows(connector, recipient, event, _json_text(event, connector), utcnow())
-    parameters = _statement_parameters(event_row, job_row)
-    parameters["i_version"] = version
-    row = driver.first_row(_live_event_and_job_statement(), parameters)
+    row = driver.first_row(_live_event_and_job_statement(), _fast_path_parameters(event_row, job_row, version))
     live, job_id = row if row is not None else (0, None)
     if not live:
         return None

@@ -56,9 +56,15 @@ def redact(text: str) -> str:
 
 
 class RedactingFilter(logging.Filter):
-    """Render the message, scrub it, and drop the raw arguments."""
+    """Render the message, scrub it, and drop the raw arguments.
+
+    Records built from nothing but values the hub scrubbed itself (the access
+    line, see `loggable_path`) carry `redacted=True` and are passed as they are.
+    """
 
     def filter(self, record: logging.LogRecord) -> bool:
+        if record.__dict__.get("redacted") is True and not record.exc_info:
+            return True
         try:
             message = record.getMessage()
         except Exception:
@@ -166,5 +172,29 @@ def init_request_ids(app: Flask) -> None:
             response.headers["X-Request-Id"] = request_id
         if access_log.isEnabledFor(logging.INFO):
             elapsed_ms = (time.perf_counter() - getattr(g, "request_started", time.perf_counter())) * 1000
-            access_log.info("%s %s %s %.1fms", request.method, request.path, response.status_code, elapsed_ms)
+            access_log.info(
+                "%s %s %s %.1fms", request.method, loggable_path(), response.status_code, elapsed_ms, extra=SCRUBBED
+            )
         return response
+
+
+# Route arguments that are secrets (the webhook URL's); the access line shows them redacted.
+SECRET_ROUTE_ARGUMENTS = ("webhook_secret",)
+SCRUBBED = {"redacted": True}
+
+
+def loggable_path() -> str:
+    """The request path with every secret removed.
+
+    A matched route's secret arguments are replaced where they stand; a path
+    that matched no route (anything a client sent) goes through `redact`.
+    """
+    path = request.path
+    arguments = request.view_args
+    if request.url_rule is None or arguments is None:
+        return redact(path)
+    for name in SECRET_ROUTE_ARGUMENTS:
+        value = arguments.get(name)
+        if value:
+            path = path.replace(str(value), REDACTED)
+    return path

@@ -80,7 +80,18 @@ def test_request_logs_carry_request_and_tenant_ids(client, tenant, log_stream):
 
 def test_webhook_secrets_in_paths_are_redacted_from_access_logs(client, log_stream):
     client.post("/api/webhooks/stripe/whk_NotARealSecretButSecretShaped")
-    assert "whk_NotARealSecretButSecretShaped" not in log_stream.getvalue()
+    client.post("/api/webhooks/stripe/no-prefix-but-still-the-secret")
+    text = log_stream.getvalue()
+    assert "whk_NotARealSecretButSecretShaped" not in text
+    assert "no-prefix-but-still-the-secret" not in text  # removed as the route's secret argument, whatever its shape
+    assert "POST /api/webhooks/stripe/[redacted] 404" in text
+
+
+def test_secret_shaped_paths_that_match_no_route_are_redacted_too(client, log_stream):
+    client.get("/api/nothing/here/whk_NotARealSecretButSecretShaped/hub_sk_AlsoNotARealKey123")
+    text = log_stream.getvalue()
+    assert "whk_NotARealSecretButSecretShaped" not in text and "hub_sk_AlsoNotARealKey123" not in text
+    assert "GET /api/nothing/here/[redacted]/[redacted] 404" in text
 
 
 def test_redact_leaves_ordinary_text_alone():

@@ -222,3 +222,23 @@ def test_event_data_of_any_json_shape_is_stored_as_sent(pipeline, data):
     response = pipeline.deliver(integration["path"], {"id": "evt_shape", "type": "thing.created", "data": data}, secret=integration["signing_secret"])
     assert response.json == {"status": "accepted"}
     assert pipeline.events()[0]["event"]["data"] == data
+
+
+def test_a_lone_event_and_events_delivered_together_are_written_alike(pipeline):
+    """On PostgreSQL a lone event takes the one-statement path and several take the session's; the rows must not differ."""
+    integration = pipeline.create_integration()
+    pipeline.deliver(integration["path"], event("evt_lone"), secret=integration["signing_secret"])
+    pipeline.deliver(integration["path"], {"events": [event("evt_together"), event("evt_too")]}, secret=integration["signing_secret"])
+    events = {row.provider_event_id: row for row in pipeline.rows(WebhookEvent)}
+    jobs = {row.event_id: row for row in pipeline.rows(Job)}
+    varying = {"id", "provider_event_id", "received_at", "event_id", "run_at", "created_at", "updated_at", "lease_expires_at"}
+
+    def columns(row):
+        return {name: value for name, value in vars(row).items() if not name.startswith("_") and name not in varying}
+
+    lone, together = events["evt_lone"], events["evt_together"]
+    assert columns(lone) == columns(together)
+    assert columns(jobs[lone.id]) == columns(jobs[together.id])
+    for row in (lone, together):
+        job = jobs[row.id]
+        assert job.run_at == job.created_at == job.updated_at == row.received_at
