@@ -1,11 +1,13 @@
 """The webhook hot path on PostgreSQL: two statements on the driver connection.
 
 Every delivery to an integration's endpoint runs the same two statements:
-the endpoint lookup and the event-plus-job insert. On PostgreSQL both run
+the endpoint lookup (skipped for an endpoint the process remembers, see
+hub.endpoint_cache) and the event-plus-job insert. On PostgreSQL both run
 on a psycopg connection checked out of SQLAlchemy's pool, in autocommit:
-the lookup is a read, and the insert is ONE statement (a CTE inserting the
-event with ON CONFLICT DO NOTHING and its job from what that returned), so
-it is atomic by itself and needs no BEGIN and COMMIT round trips. Neither
+the lookup is a read, and the insert is ONE statement (CTEs that check the
+integration is live, insert the event with ON CONFLICT DO NOTHING and its
+job from what that returned), so it is atomic by itself and needs no BEGIN
+and COMMIT round trips. Neither
 goes through the ORM session or SQLAlchemy's execution context, whose
 bookkeeping cost more than the statements themselves; the SQL is still
 compiled by SQLAlchemy from the table definitions, once per process.

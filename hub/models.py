@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import time
-import uuid
 from datetime import datetime, timezone
 from typing import Any
 
@@ -46,7 +45,8 @@ def new_id() -> str:
         | 0b10 << 62
         | (random_bits & ((1 << 62) - 1))
     )
-    return str(uuid.UUID(int=value))
+    text = f"{value:032x}"  # the canonical 8-4-4-4-12 form, without building a UUID object
+    return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
 
 
 def isoformat(value: datetime | None) -> str | None:

@@ -28,6 +28,15 @@ def _raw_body(limit: int) -> bytes:
     return body
 
 
+def _lowercase_headers(environ: dict) -> dict[str, str]:
+    """The request headers with lower-case names, read straight from the WSGI environ (as werkzeug does, minus its title-casing)."""
+    headers = {key[5:].replace("_", "-").lower(): value for key, value in environ.items() if key.startswith("HTTP_")}
+    for key in ("CONTENT_TYPE", "CONTENT_LENGTH"):
+        if environ.get(key):
+            headers[key.replace("_", "-").lower()] = environ[key]
+    return headers
+
+
 @blueprint.post("/api/webhooks/<connector>/<webhook_secret>")
 def receive(connector: str, webhook_secret: str):  # type: ignore[no-untyped-def]
     started = time.perf_counter()
@@ -36,7 +45,7 @@ def receive(connector: str, webhook_secret: str):  # type: ignore[no-untyped-def
     try:
         body = _raw_body(int(current_app.config["HUB_MAX_WEBHOOK_BYTES"]))
         delivery = WebhookRequest(
-            headers={name.lower(): value for name, value in request.headers.items()},
+            headers=_lowercase_headers(request.environ),
             body=body,
             query=request.args.to_dict(),
             content_type=request.content_type or "",
