@@ -61,9 +61,9 @@ def load_history(database_url: str, tenant_id: str, integration_id: str, count: 
     """`count` processed events (one second apart, going back in time) with their done jobs; returns seconds taken.
 
     To load 10^6 rows in seconds, the plain indexes are dropped and built
-    again afterwards from their own definitions, and foreign-key triggers are
-    skipped for the load (the rows reference the tenant, integration and
-    events by construction). Primary keys and the dedupe constraint stay in
+    again afterwards from their own definitions, and triggers (the foreign
+    keys of schemas before revision 0011) are skipped for the load (the rows
+    reference the tenant, integration and events by construction). Primary keys and the dedupe constraint stay in
     place throughout. Then VACUUM ANALYZE and CHECKPOINT, so the table is in
     the state a table that grew over weeks would be in (visibility map set,
     statistics known, nothing left to flush) and the run that follows pays
