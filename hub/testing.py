@@ -79,10 +79,10 @@ def redis_client(redis_url: str) -> Any:
     return redis.Redis.from_url(redis_url)
 
 
-def _postgres_schema_url() -> Iterator[str]:
+def postgres_schema_url(schema: str) -> Iterator[str]:
+    """A URL of the test PostgreSQL whose search path is a new schema of this name, dropped afterwards."""
     from hub.database import normalize_database_url
 
-    schema = f"hub_test_{RUN_ID}_{_worker_suffix()}"
     admin_url = normalize_database_url(POSTGRES_URL)
     try:
         engine = sa.create_engine(admin_url, connect_args={"connect_timeout": 3})
@@ -97,6 +97,10 @@ def _postgres_schema_url() -> Iterator[str]:
         with engine.begin() as connection:
             connection.execute(sa.text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
         engine.dispose()
+
+
+def _postgres_schema_url() -> Iterator[str]:
+    return postgres_schema_url(f"hub_test_{RUN_ID}_{_worker_suffix()}")
 
 
 @pytest.fixture(scope="session", params=DATABASES)

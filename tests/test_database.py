@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 import threading
 
 import pytest
@@ -38,23 +39,9 @@ def scratch_database_url(database_url, tmp_path):
     if database_url.startswith("sqlite"):
         yield f"sqlite:///{tmp_path / 'scratch.sqlite3'}"
         return
-    import sqlalchemy as sa
-    from urllib.parse import quote
+    from hub.testing import RUN_ID, postgres_schema_url
 
-    from hub.database import normalize_database_url
-    from hub.testing import POSTGRES_URL
-
-    schema = f"hub_scratch_{tmp_path.name[-24:].replace('-', '_').lower()}"
-    admin = sa.create_engine(normalize_database_url(POSTGRES_URL))
-    with admin.begin() as connection:
-        connection.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-    separator = "&" if "?" in POSTGRES_URL else "?"
-    try:
-        yield f"{POSTGRES_URL}{separator}options={quote(f'-csearch_path={schema}')}"
-    finally:
-        with admin.begin() as connection:
-            connection.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+    yield from postgres_schema_url(f"hub_scratch_{RUN_ID}_{secrets.token_hex(3)}")
 
 
 def test_every_revision_downgrades_and_upgrades_again(scratch_database_url, tmp_path):
