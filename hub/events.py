@@ -51,6 +51,8 @@ class StagedEvents:
 
 EVENTS, JOBS = jobs.EVENTS, jobs.JOBS
 DEDUPE_KEY = ["integration_id", "provider_event_id"]
+# The job columns a new job is inserted with, besides its event id (which comes from the event insert).
+NEW_JOB_COLUMNS = [name for name in JOBS.c.keys() if name not in ("event_id", "lease_owner", "last_error")]
 EVENT_FIELDS = (
     "id", "tenant_id", "integration_id", "connector", "provider_event_id", "type", "subject",
     "occurred_at", "received_at", "payload", "status", "attempts",
@@ -61,17 +63,16 @@ EVENT_FIELDS = (
 def _event_and_job_statements(dialect: str) -> tuple[Any, ...]:
     """The hot path's insert statements, built once with bind parameters (building them per request cost more than running them)."""
     event_values = {name: sa.bindparam(f"e_{name}", type_=EVENTS.c[name].type) for name in EVENT_FIELDS}
-    job_names = [name for name in JOBS.c.keys() if name not in ("event_id", "lease_owner", "last_error")]
     if dialect == "postgresql":
         new_event = (
             postgresql.insert(EVENTS).values(event_values).on_conflict_do_nothing(index_elements=DEDUPE_KEY).returning(EVENTS.c.id).cte("new_event")
         )
         source = sa.select(
-            *[sa.bindparam(f"j_{name}", type_=JOBS.c[name].type).label(name) for name in job_names], new_event.c.id.label("event_id")
+            *[sa.bindparam(f"j_{name}", type_=JOBS.c[name].type).label(name) for name in NEW_JOB_COLUMNS], new_event.c.id.label("event_id")
         )
-        return (sa.insert(JOBS).from_select([*job_names, "event_id"], source).returning(JOBS.c.id),)
+        return (sa.insert(JOBS).from_select([*NEW_JOB_COLUMNS, "event_id"], source).returning(JOBS.c.id),)
     event_insert = sqlite.insert(EVENTS).values(event_values).on_conflict_do_nothing(index_elements=DEDUPE_KEY).returning(EVENTS.c.id)
-    job_insert = sa.insert(JOBS).values({name: sa.bindparam(f"j_{name}", type_=JOBS.c[name].type) for name in [*job_names, "event_id"]})
+    job_insert = sa.insert(JOBS).values({name: sa.bindparam(f"j_{name}", type_=JOBS.c[name].type) for name in [*NEW_JOB_COLUMNS, "event_id"]})
     return event_insert, job_insert
 
 
@@ -162,10 +163,9 @@ def _live_event_and_job_statement() -> Any:
         postgresql.insert(EVENTS).from_select(list(EVENT_FIELDS), event_source)
         .on_conflict_do_nothing(index_elements=DEDUPE_KEY).returning(EVENTS.c.id).cte("new_event")
     )
-    job_names = [name for name in JOBS.c.keys() if name not in ("event_id", "lease_owner", "last_error")]
-    job_values = [_fast_path_value(JOBS, name, JOB_FROM_EVENT.get(name, f"j_{name}")) for name in job_names]
+    job_values = [_fast_path_value(JOBS, name, JOB_FROM_EVENT.get(name, f"j_{name}")) for name in NEW_JOB_COLUMNS]
     job_source = sa.select(*job_values, new_event.c.id)
-    new_job = sa.insert(JOBS).from_select([*job_names, "event_id"], job_source).returning(JOBS.c.id).cte("new_job")
+    new_job = sa.insert(JOBS).from_select([*NEW_JOB_COLUMNS, "event_id"], job_source).returning(JOBS.c.id).cte("new_job")
     return sa.select(
         sa.select(sa.func.count()).select_from(live).scalar_subquery(), sa.select(new_job.c.id).scalar_subquery()
     )

@@ -69,16 +69,15 @@ class DriverConnection:
         self._pooled = engine.raw_connection()
         self._connection: Any = self._pooled.driver_connection
         self._connection.autocommit = True
+        self._driver_errors = engine.dialect.loaded_dbapi.Error
 
     def first_row(self, statement: Any, parameters: Mapping[str, Any]) -> Sequence[Any] | None:
         """The first row the statement returns (a tuple in its column order), or None."""
         sql, json_params = _driver_sql(statement, self.dialect)
         values = {name: _driver_value(value, name in json_params) for name, value in parameters.items()}
-        import psycopg
-
         try:
             return self._connection.execute(sql, values).fetchone()
-        except psycopg.Error as error:
+        except self._driver_errors as error:
             log.error("database unavailable: %s", type(error).__name__)
             if (self._connection.broken or self._connection.closed) and self._pooled.is_valid:
                 self._pooled.invalidate()
