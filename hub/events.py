@@ -102,11 +102,17 @@ def _insert_event_and_job(event_row: dict[str, Any], job_row: dict[str, Any]) ->
 
 
 def _json_text(event: NormalizedEvent, connector: str) -> str:
-    """The event's data encoded as JSON; refused before it reaches the database if it cannot be."""
+    """The event's data encoded as strict JSON; refused before it reaches the database if it cannot be.
+
+    hub.event_checks refuses unstorable data first; this is the second line
+    (no NaN or Infinity, which PostgreSQL's json refuses and SQLite's keeps).
+    """
     try:
-        return json.dumps(event.data)
-    except (TypeError, ValueError):
+        return json.dumps(event.data, allow_nan=False)
+    except TypeError:
         raise PluginError(f"connector {connector} returned event data that is not JSON") from None
+    except (ValueError, RecursionError):
+        raise BadRequest(f"The {connector} connector's event data is not strict JSON.") from None
 
 
 def _new_rows(connector: str, recipient: Recipient, event: NormalizedEvent, payload: Any, now: datetime) -> tuple[dict[str, Any], dict[str, Any]]:

@@ -17,16 +17,18 @@ from __future__ import annotations
 
 import hmac
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
 from flask import g, has_request_context
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import DataError, SQLAlchemyError
 
 from hub.connector_apps import connector_for_app_secret
 from hub.errors import BadRequest, Gone, HubError, NotFound, ServiceUnavailable, Unauthorized
+from hub.event_checks import check_events
 from hub.events import ENDPOINT_GONE_STATUSES, Recipient, StagedEvents, stage_events, store_event, stores_alone
 from hub.hotpath import DriverConnection, driver_connection
 from hub.database import release_write_lock
@@ -220,13 +222,12 @@ def _deliver(endpoint: Endpoint, request: WebhookRequest, driver: DriverConnecti
         release_write_lock()  # plugin code runs next
     if not plugins.verify_signature(connector, request=request, credentials=credentials):
         raise Unauthorized("The webhook signature is missing, invalid or too old.")
-    handshake = plugins.webhook_handshake(connector, request=request) if plugins.has_hook(connector, "webhook_handshake") else None
-    if handshake is not None:
-        return Receipt(handshake=handshake)
-    try:
+    with _unreadable_body(connector):
+        handshake = plugins.webhook_handshake(connector, request=request) if plugins.has_hook(connector, "webhook_handshake") else None
+        if handshake is not None:
+            return Receipt(handshake=handshake)
         events = plugins.normalize(connector, request=request)
-    except ValueError as error:
-        raise BadRequest(f"The {connector} connector could not read the body: {error}") from None
+    check_events(connector, events)
     if driver is None or integration is None or len(events) != 1 or not stores_alone(events[0]):
         if endpoint.remembered:
             return Receipt()  # stored only after a fresh lookup: the caller does it again
@@ -243,6 +244,24 @@ def _deliver(endpoint: Endpoint, request: WebhookRequest, driver: DriverConnecti
     )
 
 
+@contextmanager
+def _unreadable_body(connector: str) -> Iterator[None]:
+    """What a plugin raises on a body it cannot read is a 400 (the provider stops retrying), never a 500.
+
+    ValueError is the documented signal (json's decode errors included);
+    RecursionError and OverflowError are what parsing and arithmetic raise
+    on absurd nesting and numbers. Other exceptions are the plugin's bugs.
+    """
+    try:
+        yield
+    except ValueError as error:
+        raise BadRequest(f"The {connector} connector could not read the body: {str(error)[:200]}") from None
+    except RecursionError:
+        raise BadRequest(f"The {connector} connector could not read the body: it is nested too deeply.") from None
+    except OverflowError:
+        raise BadRequest(f"The {connector} connector could not read the body: a number in it is out of range.") from None
+
+
 def _store(endpoint: Endpoint, events: list[NormalizedEvent]) -> StagedEvents:
     """One session transaction for every event and job of the delivery."""
     try:
@@ -255,6 +274,10 @@ def _store(endpoint: Endpoint, events: list[NormalizedEvent]) -> StagedEvents:
                     staged.inserted + one.inserted, staged.duplicates + one.duplicates, staged.dispatches + one.dispatches
                 )
         db.session.commit()
+    except DataError as error:
+        db.session.rollback()
+        log.warning("the database refused a value of a %s delivery: %s", endpoint.connector, type(error).__name__)
+        raise BadRequest("The delivery holds a value the database cannot store.") from None
     except SQLAlchemyError as error:
         db.session.rollback()
         log.error("could not store a %s delivery: %s", endpoint.connector, type(error).__name__)
