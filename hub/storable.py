@@ -16,6 +16,8 @@ from typing import Any
 
 # Deeper than any provider's payload or any management body; far from Python's recursion limit.
 MAX_JSON_DEPTH = 64
+CONTAINERS = (dict, list, tuple)
+NOT_FINITE = "it holds a number that is NaN or infinite, which JSON does not allow"
 
 
 def is_storable_text(text: str) -> bool:
@@ -65,10 +67,6 @@ def json_fault(value: Any, *, max_depth: int = MAX_JSON_DEPTH, check_text: bool 
     if texts and not _encodes("".join(texts)):
         return "it holds text with a lone surrogate, which cannot be encoded"
     return None
-
-
-CONTAINERS = (dict, list, tuple)
-NOT_FINITE = "it holds a number that is NaN or infinite, which JSON does not allow"
 
 
 def _bad_scalar(value: Any, texts: list[str], check_text: bool) -> bool:
