@@ -30,6 +30,7 @@ INGEST_SECONDS = Histogram(
 )
 JOBS = Counter("hub_jobs_total", "Jobs run by queue and outcome.", ["queue", "outcome"])
 TOKEN_REFRESHES = Counter("hub_token_refreshes_total", "OAuth token refreshes by connector and outcome.", ["connector", "outcome"])
+EVENTS_PRUNED = Counter("hub_events_pruned_total", "Events deleted past their retention window, by status.", ["status"])
 HEALTH_CHECKS = Counter("hub_health_checks_total", "Connector health checks by connector and outcome.", ["connector", "outcome"])
 
 
