@@ -45,6 +45,8 @@ DEFAULTS: dict[str, Any] = {
     "HUB_CONNECT_TOKEN_TTL_SECONDS": 900,
     "HUB_OAUTH_STATE_TTL_SECONDS": 600,
     "HUB_LOG_LEVEL": "INFO",
+    "HUB_METRICS_TOKEN": None,
+    "HUB_METRICS_LISTEN": None,
 }
 
 # Settings read from the environment by name. Connector settings
@@ -77,6 +79,8 @@ ENV_NAMES = (
     "HUB_CONNECT_TOKEN_TTL_SECONDS",
     "HUB_OAUTH_STATE_TTL_SECONDS",
     "HUB_LOG_LEVEL",
+    "HUB_METRICS_TOKEN",
+    "HUB_METRICS_LISTEN",
 )
 
 INTEGER_SETTINGS = {
@@ -141,6 +145,8 @@ def development_defaults_in_force(settings: Mapping[str, Any]) -> list[str]:
         problems.append("DATABASE_URL points at SQLite; production needs PostgreSQL")
     if settings.get("APP_BASE_URL") == DEFAULTS["APP_BASE_URL"]:
         problems.append("APP_BASE_URL is the development default http://127.0.0.1:5000")
+    if not settings.get("HUB_METRICS_TOKEN") and not settings.get("HUB_METRICS_LISTEN"):
+        problems.append("HUB_METRICS_TOKEN is not set and HUB_METRICS_LISTEN names no separate listener (/metrics would be public)")
     return problems
 
 
