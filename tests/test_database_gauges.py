@@ -104,7 +104,7 @@ def test_gauges_report_unfinished_work_the_oldest_due_job_and_events_needing_att
     assert _sample(text, 'hub_oldest_pending_job_age_seconds{queue="sync"}') == 0.0, "a job due later is not waiting"
     assert 'hub_events_needing_attention{status="failed"} 1.0' in text
     assert 'hub_events_needing_attention{status="dead"} 2.0' in text
-    assert 'status="processed"' not in text
+    assert 'hub_events_needing_attention{status="processed"}' not in text
     assert "hub_ready 1.0" in text
     assert 'hub_dependency_up{dependency="database"} 1.0' in text
 
