@@ -214,6 +214,27 @@ def events_replay(event_id: str) -> None:
     click.echo(f"event {event_id} queued as job {job_id}")
 
 
-COMMANDS = (db_group, serve_command, tenants_group, keys_group, connectors_group, tokens_group, worker_command, events_group)
+@click.group("metrics", help="Prometheus metrics.")
+def metrics_group() -> None:
+    pass
+
+
+@metrics_group.command("serve", help="Serve /metrics on HUB_METRICS_LISTEN, a listener apart from the API.")
+@with_appcontext
+def metrics_serve() -> None:
+    from flask import current_app
+
+    from hub.errors import ConfigurationError
+    from hub.metrics_listener import serve_metrics
+
+    try:
+        serve_metrics(current_app._get_current_object())  # type: ignore[attr-defined]
+    except ConfigurationError as error:
+        raise click.ClickException(str(error)) from None
+
+
+COMMANDS = (
+    db_group, serve_command, tenants_group, keys_group, connectors_group, tokens_group, worker_command, events_group, metrics_group,
+)
 for _command in COMMANDS:
     main.add_command(_command)

@@ -40,11 +40,15 @@ DEFAULTS: dict[str, Any] = {
     "HUB_JOB_LEASE_SECONDS": 60,
     "HUB_JOB_REDISPATCH_SECONDS": 300,
     "HUB_JOB_RETENTION_DAYS": 7,
+    "HUB_EVENT_RETENTION_DAYS": 30,
+    "HUB_DEAD_EVENT_RETENTION_DAYS": 90,
     "HUB_SYNC_INTERVAL_SECONDS": 3600,
     "HUB_HEALTH_CHECK_INTERVAL_SECONDS": 900,
     "HUB_CONNECT_TOKEN_TTL_SECONDS": 900,
     "HUB_OAUTH_STATE_TTL_SECONDS": 600,
     "HUB_LOG_LEVEL": "INFO",
+    "HUB_METRICS_TOKEN": None,
+    "HUB_METRICS_LISTEN": None,
 }
 
 # Settings read from the environment by name. Connector settings
@@ -72,11 +76,15 @@ ENV_NAMES = (
     "HUB_JOB_LEASE_SECONDS",
     "HUB_JOB_REDISPATCH_SECONDS",
     "HUB_JOB_RETENTION_DAYS",
+    "HUB_EVENT_RETENTION_DAYS",
+    "HUB_DEAD_EVENT_RETENTION_DAYS",
     "HUB_SYNC_INTERVAL_SECONDS",
     "HUB_HEALTH_CHECK_INTERVAL_SECONDS",
     "HUB_CONNECT_TOKEN_TTL_SECONDS",
     "HUB_OAUTH_STATE_TTL_SECONDS",
     "HUB_LOG_LEVEL",
+    "HUB_METRICS_TOKEN",
+    "HUB_METRICS_LISTEN",
 )
 
 INTEGER_SETTINGS = {
@@ -85,12 +93,16 @@ INTEGER_SETTINGS = {
     "HUB_JOB_MAX_ATTEMPTS",
     "HUB_JOB_REDISPATCH_SECONDS",
     "HUB_JOB_RETENTION_DAYS",
+    "HUB_EVENT_RETENTION_DAYS",
+    "HUB_DEAD_EVENT_RETENTION_DAYS",
     "HUB_SYNC_INTERVAL_SECONDS",
     "HUB_HEALTH_CHECK_INTERVAL_SECONDS",
     "HUB_CONNECT_TOKEN_TTL_SECONDS",
     "HUB_OAUTH_STATE_TTL_SECONDS",
 }
 FLOAT_SETTINGS = {"HUB_JOB_BACKOFF_SECONDS", "HUB_JOB_LEASE_SECONDS"}
+# Retention windows: at least a day, so a provider's retry of a fresh event is still recognised.
+POSITIVE_SETTINGS = {"HUB_EVENT_RETENTION_DAYS", "HUB_DEAD_EVENT_RETENTION_DAYS"}
 
 
 def load_settings(explicit: Mapping[str, Any] | None, environ: Mapping[str, str]) -> dict[str, Any]:
@@ -104,6 +116,9 @@ def load_settings(explicit: Mapping[str, Any] | None, environ: Mapping[str, str]
         settings[name] = _as_number(name, settings[name], int)
     for name in FLOAT_SETTINGS:
         settings[name] = _as_number(name, settings[name], float)
+    for name in POSITIVE_SETTINGS:
+        if settings[name] < 1:
+            raise ConfigurationError(f"{name} must be at least 1")
     settings["HUB_INSTANCE_PATH"] = str(
         Path(settings.get("HUB_INSTANCE_PATH") or "instance").resolve()
     )
@@ -135,6 +150,8 @@ def development_defaults_in_force(settings: Mapping[str, Any]) -> list[str]:
         problems.append("DATABASE_URL points at SQLite; production needs PostgreSQL")
     if settings.get("APP_BASE_URL") == DEFAULTS["APP_BASE_URL"]:
         problems.append("APP_BASE_URL is the development default http://127.0.0.1:5000")
+    if not settings.get("HUB_METRICS_TOKEN") and not settings.get("HUB_METRICS_LISTEN"):
+        problems.append("HUB_METRICS_TOKEN is not set and HUB_METRICS_LISTEN names no separate listener (/metrics would be public)")
     return problems
 
 

@@ -8,6 +8,8 @@ with an immediate "database is locked" instead of waiting).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +21,10 @@ from alembic.script import ScriptDirectory
 from flask import Flask
 
 from hub.models import db
+
+# Execution option of connections whose transactions only read (see `read_only_connection`).
+READ_ONLY = "hub_read_only"
+
 
 def _migrations_path() -> Path:
     """The alembic folder: the checkout's `migrations/`, or `hub/migrations` in an installed wheel."""
@@ -62,7 +68,23 @@ def _configure_sqlite(engine: sa.Engine) -> None:
 
     @sa.event.listens_for(engine, "begin")
     def _on_begin(connection: sa.Connection) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        # A read-only connection begins DEFERRED: in WAL mode its reads take a snapshot and never the write lock.
+        connection.exec_driver_sql("BEGIN" if connection.get_execution_options().get(READ_ONLY) else "BEGIN IMMEDIATE")
+
+
+@contextmanager
+def read_only_connection() -> Iterator[sa.Connection]:
+    """A connection of its own for reads that must never wait for, or hold up, a writer (metrics, probes).
+
+    On SQLite its transactions begin DEFERRED instead of IMMEDIATE, so they
+    never take the one write lock; on PostgreSQL they are READ ONLY.
+    """
+    with db.engine.connect() as connection:
+        options: dict[str, Any] = {READ_ONLY: True}
+        if connection.dialect.name == "postgresql":
+            options["postgresql_readonly"] = True
+        connection.execution_options(**options)
+        yield connection
 
 
 def release_write_lock() -> None:

@@ -9,12 +9,10 @@ from __future__ import annotations
 
 import logging
 
-from hub.errors import ReauthorizationRequired, TokenRefreshFailed
-from hub.http import provider_session
-from hub.integrations import decrypt_credentials, delete_integration, get_integration_by_id
+from hub.integrations import delete_integration, get_integration_by_id
 from hub.models import Integration, db
+from hub.provider_calls import provider_call
 from hub.state import current_hub
-from hub.tokens import fresh_credentials
 
 log = logging.getLogger(__name__)
 
@@ -24,20 +22,14 @@ def disconnect_integration(tenant_id: str, integration_id: str) -> Integration:
     plugins = current_hub().plugins
     connector = integration.connector
     if connector in plugins.connectors and plugins.has_hook(connector, "revoke"):
-        _revoke(tenant_id, integration)
+        _revoke(tenant_id, integration_id, connector)
     return delete_integration(tenant_id, integration_id)
 
 
-def _revoke(tenant_id: str, integration: Integration) -> None:
-    integration_id, connector = integration.id, integration.connector
+def _revoke(tenant_id: str, integration_id: str, connector: str) -> None:
     try:
-        try:
-            credentials = fresh_credentials(tenant_id, integration_id)
-        except (ReauthorizationRequired, TokenRefreshFailed):
-            credentials = decrypt_credentials(integration)
-        db.session.commit()  # no transaction may stay open across the provider call
-        with provider_session(credentials) as session:
-            current_hub().plugins.revoke(connector, session=session, credentials=credentials)
+        with provider_call(tenant_id, integration_id, stale_credentials_ok=True) as call:
+            current_hub().plugins.revoke(call.connector, session=call.session, credentials=call.credentials)
     except Exception as error:  # the delete goes ahead whatever the provider says
         db.session.rollback()
         log.warning("revoking integration %s at %s failed: %s", integration_id, connector, type(error).__name__)

@@ -13,29 +13,25 @@ import logging
 
 import sqlalchemy as sa
 
-from hub.http import provider_session
-from hub.integrations import update_integration_status
+from hub.integrations import get_integration_by_id, update_integration_status
 from hub.metrics import HEALTH_CHECKS
 from hub.models import Integration, db, utcnow
+from hub.provider_calls import provider_call
 from hub.state import current_hub
-from hub.tokens import fresh_credentials
+from hub.sweeps import IntegrationRef, active_integrations, connectors_with, sweep
 
 log = logging.getLogger(__name__)
 
 
 def check_integration_health(tenant_id: str, integration_id: str) -> str:
     """Run the connector's health check for one integration; returns the recorded status."""
-    integration = db.session.execute(
-        sa.select(Integration).where(Integration.id == integration_id, Integration.tenant_id == tenant_id)
-    ).scalar_one()
-    connector = integration.connector
-    plugins = current_hub().plugins
+    connector = get_integration_by_id(tenant_id, integration_id).connector
     try:
-        credentials = fresh_credentials(tenant_id, integration_id)
-        result = plugins.check_health(connector, session=provider_session(credentials), credentials=credentials)
+        with provider_call(tenant_id, integration_id) as call:
+            result = current_hub().plugins.check_health(call.connector, session=call.session, credentials=call.credentials)
     except Exception as exc:  # a failing provider call is a health outcome, not a crash
+        db.session.rollback()
         log.warning("health check of integration %s failed: %s", integration_id, type(exc).__name__)
-        result = None
         status = "error"
     else:
         if result is None:
@@ -46,37 +42,24 @@ def check_integration_health(tenant_id: str, integration_id: str) -> str:
             status = "ok" if result.ok else "error"
     db.session.execute(
         sa.update(Integration)
-        .where(Integration.id == integration_id)
+        .where(Integration.id == integration_id, Integration.tenant_id == tenant_id)
         .values(health_status=status, last_health_check_at=utcnow())
         .execution_options(synchronize_session=False)
     )
     db.session.commit()
     if status == "needs_reauth":
-        current = db.session.get(Integration, integration_id)
-        if current is not None and current.status == "active":
+        if get_integration_by_id(tenant_id, integration_id).status == "active":
             update_integration_status(tenant_id, integration_id, "needs_reauth")
+        db.session.commit()
     HEALTH_CHECKS.labels(connector=connector, outcome=status).inc()
     return status
 
 
-def integrations_to_check() -> list[tuple[str, str]]:
-    """(tenant id, integration id) of every active integration whose connector has a health check."""
-    plugins = current_hub().plugins
-    checkable = [cid for cid in plugins.connectors if plugins.has_hook(cid, "check_health")]
-    if not checkable:
-        return []
-    rows = db.session.execute(
-        sa.select(Integration.tenant_id, Integration.id).where(
-            Integration.status == "active", Integration.deleted_at.is_(None), Integration.connector.in_(checkable)
-        )
-    ).all()
-    db.session.commit()
-    return [(row.tenant_id, row.id) for row in rows]
-
-
 def check_all_integrations() -> dict[str, int]:
-    outcomes: dict[str, int] = {}
-    for tenant_id, integration_id in integrations_to_check():
-        status = check_integration_health(tenant_id, integration_id)
-        outcomes[status] = outcomes.get(status, 0) + 1
-    return outcomes
+    """Check every active integration whose connector has a health check; counts by recorded status."""
+    targets = active_integrations(connectors_with("check_health"))
+
+    def check(target: IntegrationRef) -> str:
+        return check_integration_health(target.tenant_id, target.integration_id)
+
+    return sweep(targets, check, work="health check")

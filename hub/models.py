@@ -174,12 +174,18 @@ class WebhookEvent(db.Model):
             "ix_webhook_events_attention", "tenant_id", "received_at",
             postgresql_where=sa.text("status IN ('failed', 'dead')"), sqlite_where=sa.text("status IN ('failed', 'dead')"),
         ),
+        # The retention prune, oldest first per status; entered when an event finishes, not when it arrives.
+        sa.Index(
+            "ix_webhook_events_finished", "status", "received_at",
+            postgresql_where=sa.text("status IN ('processed', 'dead')"), sqlite_where=sa.text("status IN ('processed', 'dead')"),
+        ),
     )
 
     id: Mapped[str] = mapped_column(sa.String(36), primary_key=True, default=new_id)
     # No foreign keys to the tenant and integration: each insert would lock both
     # parent rows (see migration 0011); ingestion writes events only for an
     # integration the same statement found live, and neither parent is ever deleted.
+    # Events themselves are deleted only by the retention prune (hub.retention).
     tenant_id: Mapped[str] = mapped_column(sa.String(36))
     integration_id: Mapped[str] = mapped_column(sa.String(36))
     connector: Mapped[str] = mapped_column(sa.String(64))
@@ -224,7 +230,8 @@ class Job(db.Model):
     queue: Mapped[str] = mapped_column(sa.String(32))
     kind: Mapped[str] = mapped_column(sa.String(32))
     tenant_id: Mapped[str | None] = mapped_column(sa.String(36), nullable=True)
-    # No foreign key (see migration 0011): a job is written in the same statement as its event, and events are never deleted.
+    # No foreign key (see migrations 0011 and 0014): a job is written in the same statement as its event, and
+    # the retention prune deletes an event only when none of its jobs is live, together with its jobs.
     event_id: Mapped[str | None] = mapped_column(sa.String(36), nullable=True, index=True)
     integration_id: Mapped[str | None] = mapped_column(sa.String(36), nullable=True)
     status: Mapped[str] = mapped_column(sa.String(16), default="pending")

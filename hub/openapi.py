@@ -177,7 +177,10 @@ def build_document() -> dict[str, Any]:
         "info": {"title": "hub", "version": "0.1.0", "description": "A plugin-based integration hub."},
         "components": {
             "schemas": SCHEMAS,
-            "securitySchemes": {"apiKey": {"type": "http", "scheme": "bearer", "description": "A tenant API key"}},
+            "securitySchemes": {
+                "apiKey": {"type": "http", "scheme": "bearer", "description": "A tenant API key"},
+                "metricsToken": {"type": "http", "scheme": "bearer", "description": "HUB_METRICS_TOKEN"},
+            },
         },
         "paths": {
             "/healthz": {"get": {"operationId": "healthz", "responses": {"200": _json("Process is up", SCHEMAS["Health"])}}},
@@ -187,7 +190,18 @@ def build_document() -> dict[str, Any]:
                     "responses": {"200": _json("Ready", SCHEMAS["Health"]), "503": _json("A dependency is down", SCHEMAS["Health"])},
                 }
             },
-            "/metrics": {"get": {"operationId": "metrics", "responses": {"200": {"description": "Prometheus text", "content": {"text/plain": {"schema": {"type": "string"}}}}}}},
+            "/metrics": {
+                "get": {
+                    "operationId": "metrics",
+                    "description": "With HUB_METRICS_TOKEN set, needs `Authorization: Bearer <token>`; with HUB_METRICS_LISTEN set, served only on that listener.",
+                    "security": [{}, {"metricsToken": []}],
+                    "responses": {
+                        "200": {"description": "Prometheus text", "content": {"text/plain": {"schema": {"type": "string"}}}},
+                        "401": _problem("Missing or wrong metrics token"),
+                        "404": _problem("Metrics are served on their own listener"),
+                    },
+                }
+            },
             "/api/openapi.json": {"get": {"operationId": "openapi", "responses": {"200": _json("This document", {"type": "object"})}}},
             "/api/connectors": {
                 "get": {

@@ -56,6 +56,12 @@ def prune_jobs() -> int:
     return jobs.prune_finished_jobs(timedelta(days=current_hub().settings["HUB_JOB_RETENTION_DAYS"]))
 
 
+def prune_events() -> dict[str, int]:
+    from hub.retention import prune_events as prune
+
+    return prune()
+
+
 def _schedule() -> list[tuple[str, float, Callable[[], Any]]]:
     settings = current_hub().settings
     return [
@@ -65,6 +71,7 @@ def _schedule() -> list[tuple[str, float, Callable[[], Any]]]:
         ("health-checks", float(settings["HUB_HEALTH_CHECK_INTERVAL_SECONDS"]), check_health),
         ("renew-subscriptions", 6 * 3600, renew_subscriptions),
         ("prune-jobs", 24 * 3600, prune_jobs),
+        ("prune-events", 3600, prune_events),
     ]
 
 

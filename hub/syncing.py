@@ -20,11 +20,11 @@ import sqlalchemy as sa
 from hub import jobs
 from hub.errors import BadRequest, Conflict
 from hub.events import Recipient, stage_events
-from hub.http import provider_session
 from hub.integrations import get_integration_by_id
 from hub.models import Integration, Job, db, utcnow
+from hub.provider_calls import provider_call
 from hub.state import current_hub
-from hub.tokens import fresh_credentials
+from hub.sweeps import active_integrations
 
 log = logging.getLogger(__name__)
 
@@ -53,15 +53,18 @@ def request_sync(tenant_id: str, integration_id: str) -> tuple[str, list[jobs.Di
 
 def run_sync(claimed: jobs.Claim) -> list[jobs.Dispatch]:
     tenant_id, integration_id = str(claimed.tenant_id), str(claimed.integration_id)
-    integration = db.session.get(Integration, integration_id)
+    integration = db.session.execute(
+        sa.select(Integration.status, Integration.deleted_at, Integration.sync_cursor).where(
+            Integration.id == integration_id, Integration.tenant_id == tenant_id
+        )
+    ).first()
     if integration is None or integration.deleted_at is not None or integration.status != "active":
         log.info("sync of integration %s skipped: it is no longer active", integration_id)
         return []
-    connector, cursor = integration.connector, integration.sync_cursor
-    credentials = fresh_credentials(tenant_id, integration_id)
-    db.session.commit()  # no transaction stays open across the provider calls
-    with provider_session(credentials) as session:
-        result = current_hub().plugins.sync(connector, session=session, credentials=credentials, cursor=cursor)
+    cursor = integration.sync_cursor
+    with provider_call(tenant_id, integration_id) as call:
+        result = current_hub().plugins.sync(call.connector, session=call.session, credentials=call.credentials, cursor=cursor)
+    connector = call.connector
     staged = stage_events(connector, [Recipient(tenant_id, integration_id)], result.records)
     finished = not result.has_more and result.retry_after is None
     values: dict[str, Any] = {"sync_cursor": result.cursor}
@@ -69,7 +72,11 @@ def run_sync(claimed: jobs.Claim) -> list[jobs.Dispatch]:
         values["last_synced_at"] = utcnow()
     db.session.execute(
         sa.update(Integration)
-        .where(Integration.id == integration_id, Integration.sync_cursor.is_not_distinct_from(cursor))
+        .where(
+            Integration.id == integration_id,
+            Integration.tenant_id == tenant_id,
+            Integration.sync_cursor.is_not_distinct_from(cursor),
+        )
         .values(**values)
     )
     if finished:
@@ -82,23 +89,16 @@ def run_sync(claimed: jobs.Claim) -> list[jobs.Dispatch]:
 def schedule_due_syncs() -> list[jobs.Dispatch]:
     """Queue a sync for every active, syncable integration not synced within `HUB_SYNC_INTERVAL_SECONDS`."""
     plugins = current_hub().plugins
-    syncable = [cid for cid in plugins.connectors if _syncable(cid)]
-    if not syncable:
-        return []
     cutoff = utcnow() - timedelta(seconds=current_hub().settings["HUB_SYNC_INTERVAL_SECONDS"])
     unfinished = sa.select(Job.id).where(
         Job.kind == "sync", Job.integration_id == Integration.id, Job.status.in_(jobs.LIVE_STATUSES)
     )
-    due = db.session.execute(
-        sa.select(Integration.tenant_id, Integration.id).where(
-            Integration.status == "active",
-            Integration.deleted_at.is_(None),
-            Integration.connector.in_(syncable),
-            sa.or_(Integration.last_synced_at.is_(None), Integration.last_synced_at < cutoff),
-            ~unfinished.exists(),
-        )
-    ).all()
-    rows = [jobs.job_values(queue="sync", kind="sync", tenant_id=t, integration_id=i) for t, i in due]
+    due = active_integrations(
+        [connector for connector in plugins.connectors if _syncable(connector)],
+        sa.or_(Integration.last_synced_at.is_(None), Integration.last_synced_at < cutoff),
+        ~unfinished.exists(),
+    )
+    rows = [jobs.job_values(queue="sync", kind="sync", tenant_id=d.tenant_id, integration_id=d.integration_id) for d in due]
     dispatches = jobs.add_jobs(rows)
     db.session.commit()
     return dispatches

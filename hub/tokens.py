@@ -23,7 +23,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import requests
-import sqlalchemy as sa
 from authlib.integrations.base_client.errors import OAuthError
 
 from hub.errors import Conflict, ReauthorizationRequired, TokenRefreshFailed
@@ -33,6 +32,7 @@ from hub.locks import LockNotAcquired
 from hub.metrics import TOKEN_REFRESHES
 from hub.models import Integration, db, utcnow
 from hub.oauth_client import client_config, credentials_from_token, refresh_access_token
+from hub.sweeps import IntegrationRef, active_integrations, connectors_with, sweep
 
 log = logging.getLogger(__name__)
 
@@ -164,25 +164,15 @@ def _expires_within(expires_at: datetime | None, margin: timedelta) -> bool:
 
 def refresh_expiring_tokens(window: timedelta = PERIODIC_WINDOW) -> dict[str, int]:
     """Refresh every active integration whose access token expires within `window` (periodic work)."""
-    rows = db.session.execute(
-        sa.select(Integration.tenant_id, Integration.id).where(
-            Integration.status == "active",
-            Integration.deleted_at.is_(None),
-            Integration.token_expires_at.is_not(None),
-            Integration.token_expires_at <= utcnow() + window,
-        ).order_by(Integration.token_expires_at)
-    ).all()
-    db.session.commit()
-    outcome = {"refreshed": 0, "unchanged": 0, "needs_reauth": 0, "failed": 0}
-    for tenant_id, integration_id in rows:
-        try:
-            _credentials, refreshed = refresh_credentials(tenant_id, integration_id, margin=window)
-        except ReauthorizationRequired:
-            outcome["needs_reauth"] += 1
-        except Exception as error:  # one integration's failure must not stop the others
-            db.session.rollback()
-            log.warning("periodic refresh of integration %s failed: %s", integration_id, type(error).__name__)
-            outcome["failed"] += 1
-        else:
-            outcome["refreshed" if refreshed else "unchanged"] += 1
-    return outcome
+    targets = active_integrations(
+        connectors_with("oauth_config"),
+        Integration.token_expires_at.is_not(None),
+        Integration.token_expires_at <= utcnow() + window,
+        order_by=Integration.token_expires_at,
+    )
+
+    def refresh(target: IntegrationRef) -> str:
+        _credentials, refreshed = refresh_credentials(target.tenant_id, target.integration_id, margin=window)
+        return "refreshed" if refreshed else "unchanged"
+
+    return sweep(targets, refresh, work="periodic token refresh", outcomes=("refreshed", "unchanged", "needs_reauth", "failed"))

@@ -15,7 +15,7 @@ def test_production_refuses_every_development_default_and_names_each(tmp_path):
     with pytest.raises(ConfigurationError) as failure:
         create_app({"HUB_INSTANCE_PATH": str(tmp_path)}, environ={"HUB_ENV": "production"})
     message = str(failure.value)
-    for name in ("SECRET_KEY", "ENCRYPTION_KEY", "DATABASE_URL", "APP_BASE_URL"):
+    for name in ("SECRET_KEY", "ENCRYPTION_KEY", "DATABASE_URL", "APP_BASE_URL", "HUB_METRICS_TOKEN"):
         assert name in message
     assert not (tmp_path / "secret_key").exists(), "nothing is generated in production"
 
@@ -41,6 +41,7 @@ def test_production_starts_on_explicit_settings(tmp_path):
         "ENCRYPTION_KEY": generate_key_entry(),
         "DATABASE_URL": "postgresql://127.0.0.1:5432/test",
         "APP_BASE_URL": "https://hub.example.com",
+        "HUB_METRICS_TOKEN": "m" * 40,
     }
     app = create_app({"HUB_INSTANCE_PATH": str(tmp_path)}, environ=environ)
     assert app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql+psycopg://")

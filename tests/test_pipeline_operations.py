@@ -48,8 +48,8 @@ def test_metrics_count_deliveries_jobs_and_events(pipeline):
         'hub_jobs_total{outcome="retry",queue="webhooks"}',
         'hub_jobs_total{outcome="dead",queue="webhooks"}',
         'hub_jobs_total{outcome="done",queue="automation"}',
-        'hub_events{status="processed"} 1.0',
-        'hub_events{status="dead"} 1.0',
+        'hub_events_needing_attention{status="dead"} 1.0',
+        'hub_events_needing_attention{status="failed"} 0.0',
     ):
         assert sample in text, sample
     assert integration["signing_secret"] not in text

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import sqlalchemy as sa
 from flask import Blueprint, jsonify
 
-from hub.models import db
+from hub.readiness import is_ready, readiness_checks
 
 blueprint = Blueprint("health", __name__)
 
@@ -17,21 +16,6 @@ def healthz():  # type: ignore[no-untyped-def]
 
 @blueprint.get("/readyz")
 def readyz():  # type: ignore[no-untyped-def]
-    checks: dict[str, str] = {}
-    try:
-        db.session.execute(sa.text("SELECT 1"))
-        checks["database"] = "ok"
-    except Exception:
-        db.session.rollback()
-        checks["database"] = "unavailable"
-    try:
-        from hub.jobs import QUEUES
-        from hub.queues import current_queues
-
-        for name in QUEUES:
-            current_queues().depth(name)
-        checks["queue"] = "ok"
-    except Exception:
-        checks["queue"] = "unavailable"
-    ready = all(value == "ok" for value in checks.values())
+    checks = readiness_checks()
+    ready = is_ready(checks)
     return jsonify({"status": "ok" if ready else "unavailable", "checks": checks}), 200 if ready else 503
