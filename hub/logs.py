@@ -27,20 +27,27 @@ CONTEXT_FIELDS = ("request_id", "tenant_id", "connector", "integration_id", "eve
 REDACTED = "[redacted]"
 # Everything shaped like a credential, as one pattern so a message is scanned once.
 # The last alternative keeps the name of a `name=value` pair and scrubs the value.
+#
+# Every alternative runs in linear time, whatever the input (log lines carry
+# attacker-chosen text such as request paths): repetitions are possessive
+# (`++`, `*+`, `{n,}+`), so a failed attempt never backtracks through a run it
+# consumed, and an alternative that can fail after a long run (the JWT's first
+# segment) may only start where such a run starts, never inside one, so no
+# run is scanned again from each of its positions.
 SECRET_PATTERN = re.compile(
     "|".join(
         [
-            r"hub_sk_[A-Za-z0-9_\-]{8,}",
-            r"whk_[A-Za-z0-9_\-]{8,}",
-            r"whsec_[A-Za-z0-9+/=_\-]{4,}",
-            r"\b(?:sk|rk|pk)_(?:live|test)_[A-Za-z0-9]{4,}",
-            r"\bxox[abposr]-[A-Za-z0-9\-]{4,}",
-            r"\bya29\.[A-Za-z0-9_\-\.]{4,}",
-            r"(?i:\bbearer\s+[A-Za-z0-9_\-\.=~+/]{6,})",
-            r"(?i:\b(?:v0|v1)=[0-9a-f]{32,})",
-            r"\beyJ[A-Za-z0-9_\-]{6,}\.[A-Za-z0-9_\-]{6,}\.[A-Za-z0-9_\-]*",
+            r"hub_sk_[A-Za-z0-9_\-]{8,}+",
+            r"whk_[A-Za-z0-9_\-]{8,}+",
+            r"whsec_[A-Za-z0-9+/=_\-]{4,}+",
+            r"\b(?:sk|rk|pk)_(?:live|test)_[A-Za-z0-9]{4,}+",
+            r"\bxox[abposr]-[A-Za-z0-9\-]{4,}+",
+            r"\bya29\.[A-Za-z0-9_\-\.]{4,}+",
+            r"(?i:\bbearer\s++[A-Za-z0-9_\-\.=~+/]{6,}+)",
+            r"(?i:\b(?:v0|v1)=[0-9a-f]{32,}+)",
+            r"(?<![A-Za-z0-9_\-])eyJ[A-Za-z0-9_\-]{6,}+\.[A-Za-z0-9_\-]{6,}+\.[A-Za-z0-9_\-]*+",
             r"(?P<name>(?i:(?:access_token|refresh_token|id_token|client_secret|code_verifier|api_key|password|secret|token|code)"
-            r"[\"']?\s*[:=]\s*[\"']?))[^\s\"'&,}]{4,}",
+            r"[\"']?+\s*+[:=]\s*+[\"']?+))[^\s\"'&,}]{4,}+",
         ]
     )
 )
