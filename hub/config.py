@@ -43,6 +43,7 @@ DEFAULTS: dict[str, Any] = {
     "HUB_CONNECT_TOKEN_TTL_SECONDS": 900,
     "HUB_OAUTH_STATE_TTL_SECONDS": 600,
     "HUB_LOG_LEVEL": "INFO",
+    "HUB_LOG_FORMAT": "auto",
 }
 
 # Settings read from the environment by name. Connector settings
@@ -73,6 +74,7 @@ ENV_NAMES = (
     "HUB_CONNECT_TOKEN_TTL_SECONDS",
     "HUB_OAUTH_STATE_TTL_SECONDS",
     "HUB_LOG_LEVEL",
+    "HUB_LOG_FORMAT",
 )
 
 INTEGER_SETTINGS = {
@@ -106,6 +108,8 @@ def load_settings(explicit: Mapping[str, Any] | None, environ: Mapping[str, str]
         settings["FRONTEND_URL"] = settings["APP_BASE_URL"]
     settings["APP_BASE_URL"] = str(settings["APP_BASE_URL"]).rstrip("/")
     settings["FRONTEND_URL"] = str(settings["FRONTEND_URL"]).rstrip("/")
+    if settings["HUB_LOG_FORMAT"] not in ("auto", "json", "text"):
+        raise ConfigurationError("HUB_LOG_FORMAT must be auto, json or text")
     return settings
 
 
@@ -146,12 +150,30 @@ def apply_development_defaults(settings: dict[str, Any]) -> None:
     if not settings.get("DATABASE_URL"):
         instance.mkdir(parents=True, exist_ok=True)
         settings["DATABASE_URL"] = f"sqlite:///{instance / 'hub.sqlite3'}"
+    generated = []
     if not settings.get("SECRET_KEY"):
         settings["SECRET_KEY"] = _instance_secret(instance / "secret_key", lambda: secrets.token_urlsafe(48))
-        log.warning("SECRET_KEY is not set; using the development key in %s", instance)
+        generated.append("SECRET_KEY")
     if not settings.get("ENCRYPTION_KEY"):
         settings["ENCRYPTION_KEY"] = _instance_secret(instance / "encryption_key", _new_key_entry)
-        log.warning("ENCRYPTION_KEY is not set; using the development key ring in %s", instance)
+        generated.append("ENCRYPTION_KEY")
+    if generated:
+        _announce_generated_keys(instance, tuple(generated))
+
+
+# What this process has already said about generated keys: some processes
+# build the app more than once, and one notice per instance folder is enough.
+_ANNOUNCED: set[tuple[str, tuple[str, ...]]] = set()
+
+
+def _announce_generated_keys(instance: Path, names: tuple[str, ...]) -> None:
+    if (str(instance), names) in _ANNOUNCED:
+        return
+    _ANNOUNCED.add((str(instance), names))
+    log.warning(
+        "development mode: %s %s not set; using generated keys kept in %s (set them, and HUB_ENV=production, for a deployment)",
+        " and ".join(names), "are" if len(names) > 1 else "is", instance,
+    )
 
 
 def _new_key_entry() -> str:

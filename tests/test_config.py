@@ -52,10 +52,18 @@ def test_development_with_no_settings_generates_keys_in_the_instance_folder(tmp_
     assert app.config["DATABASE_URL"] == f"sqlite:///{tmp_path / 'hub.sqlite3'}"
     assert (tmp_path / "secret_key").stat().st_mode & 0o077 == 0
     assert (tmp_path / "encryption_key").exists()
-    assert "ENCRYPTION_KEY is not set" in caplog.text
+    assert "SECRET_KEY and ENCRYPTION_KEY are not set" in caplog.text
     again = create_app(None, environ={"HUB_INSTANCE_PATH": str(tmp_path)})
     assert again.config["SECRET_KEY"] == app.config["SECRET_KEY"], "generated once, then reused"
     assert app.config["SECRET_KEY"] not in caplog.text
+    notices = [record for record in caplog.records if "development mode" in record.getMessage()]
+    assert len(notices) == 1, "one notice per process, however often the app is built"
+
+
+def test_an_unknown_log_format_is_a_configuration_error(tmp_path):
+    with pytest.raises(ConfigurationError) as failure:
+        create_app(None, environ={"HUB_INSTANCE_PATH": str(tmp_path), "HUB_LOG_FORMAT": "xml"})
+    assert "HUB_LOG_FORMAT" in str(failure.value)
 
 
 def test_environment_overrides_defaults_and_config_overrides_environment(tmp_path):

@@ -148,6 +148,17 @@ def test_linear_redaction_still_catches_every_secret_shape():
         assert secret not in redact(text), text
 
 
+def test_text_lines_stay_one_line_and_show_control_characters():
+    stream = io.StringIO()
+    handler = make_handler(stream, "text")
+    record = logging.LogRecord("hub.example", logging.WARNING, __file__, 1, "path %s", ("/a\nFAKE error line\x1b[31m",), None)
+    assert handler.filter(record)
+    handler.emit(record)
+    written = stream.getvalue()
+    assert written.count("\n") == 1 and "warning hub.example: path /a\\nFAKE error line" in written
+    assert "\x1b" not in written
+
+
 def test_redact_leaves_ordinary_text_alone():
     assert redact("processed 12 events for integration 3f2a") == "processed 12 events for integration 3f2a"
 
