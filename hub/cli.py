@@ -46,7 +46,7 @@ def db_upgrade() -> None:
     click.echo(f"database at revision {current_revision()}")
 
 
-@click.command("serve", help="Run the development server (production: gunicorn 'hub:create_app()').")
+@click.command("serve", help="Run the development server (production: gunicorn -c python:hub.gunicorn_config 'hub:create_app()').")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, show_default=True, type=int)
 @with_appcontext
