@@ -120,11 +120,22 @@ def _as_number(name: str, value: Any, kind: type) -> Any:
         raise ConfigurationError(f"{name} must be a number") from None
 
 
+# A SECRET_KEY signs connect tokens: it needs real entropy, not a word.
+MIN_SECRET_KEY_LENGTH = 32
+MIN_SECRET_KEY_DISTINCT_CHARACTERS = 10
+
+
 def development_defaults_in_force(settings: Mapping[str, Any]) -> list[str]:
-    """Name every setting that still runs on a development convenience."""
+    """Name every setting that still runs on a development convenience or is unsafe for production."""
     problems = []
-    if not settings.get("SECRET_KEY"):
+    secret_key = str(settings.get("SECRET_KEY") or "")
+    if not secret_key:
         problems.append("SECRET_KEY is not set (a generated development key would be used)")
+    elif len(secret_key) < MIN_SECRET_KEY_LENGTH or len(set(secret_key)) < MIN_SECRET_KEY_DISTINCT_CHARACTERS:
+        problems.append(
+            f"SECRET_KEY is too weak (production needs at least {MIN_SECRET_KEY_LENGTH} random characters, "
+            "such as Python's secrets.token_urlsafe(48))"
+        )
     if not settings.get("ENCRYPTION_KEY"):
         problems.append("ENCRYPTION_KEY is not set (a generated development key ring would be used)")
     database_url = settings.get("DATABASE_URL") or ""
@@ -132,8 +143,13 @@ def development_defaults_in_force(settings: Mapping[str, Any]) -> list[str]:
         problems.append("DATABASE_URL is not set (the embedded SQLite file would be used)")
     elif database_url.startswith("sqlite"):
         problems.append("DATABASE_URL points at SQLite; production needs PostgreSQL")
-    if settings.get("APP_BASE_URL") == DEFAULTS["APP_BASE_URL"]:
+    app_base_url = str(settings.get("APP_BASE_URL") or "")
+    if app_base_url == DEFAULTS["APP_BASE_URL"]:
         problems.append("APP_BASE_URL is the development default http://127.0.0.1:5000")
+    elif not app_base_url.lower().startswith("https://"):
+        problems.append("APP_BASE_URL must be an https:// URL (OAuth redirects and webhook URLs carry secrets)")
+    if not settings.get("REDIS_URL"):
+        problems.append("REDIS_URL is not set (production keeps OAuth state, locks, rate limits and queues in Redis)")
     return problems
 
 
