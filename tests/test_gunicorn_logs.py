@@ -1,4 +1,5 @@
-"""gunicorn serving the hub as production runs it: its own logs hold no secret and stop cleanly.
+"""gunicorn serving the hub as production runs it: its own logs hold no secret, it stops cleanly,
+and it refuses to serve on keys that cannot open the stored data.
 
 Each test starts a real gunicorn on 127.0.0.1 (a port the kernel picks) on the
 test database, sends real requests and reads what gunicorn wrote.
@@ -20,6 +21,7 @@ from typing import Any
 import pytest
 import requests
 
+from hub.crypto import generate_key_entry
 from hub.testing import TEST_ENCRYPTION_KEY, base_config, clean_environ
 
 GUNICORN = str(Path(sys.executable).parent / "gunicorn")
@@ -31,20 +33,28 @@ NOISY_ACCESS_FORMAT = (
 )
 
 
-@contextmanager
-def gunicorn(tmp_path: Path, database_url: str, *options: str) -> Iterator[dict[str, Any]]:
-    """A running gunicorn; yields {"url": ...}, and after the block (SIGTERM, exit) its output as "log"."""
+def gunicorn_environ(tmp_path: Path, database_url: str, encryption_key: str = TEST_ENCRYPTION_KEY) -> dict[str, str]:
     settings = base_config(database_url, str(tmp_path / "instance"))
-    env = clean_environ() | {
+    return clean_environ() | {
         "DATABASE_URL": database_url,
         "SECRET_KEY": settings["SECRET_KEY"],
-        "ENCRYPTION_KEY": TEST_ENCRYPTION_KEY,
+        "ENCRYPTION_KEY": encryption_key,
         "APP_BASE_URL": "http://hub.test",
         "FRONTEND_URL": "http://frontend.test",
         "HUB_INSTANCE_PATH": str(tmp_path / "instance"),
     }
+
+
+def gunicorn_command(*options: str) -> list[str]:
+    return [GUNICORN, *options, "-w", "1", "-b", "127.0.0.1:0", "--no-control-socket", "hub:create_app()"]
+
+
+@contextmanager
+def gunicorn(tmp_path: Path, database_url: str, *options: str) -> Iterator[dict[str, Any]]:
+    """A running gunicorn; yields {"url": ...}, and after the block (SIGTERM, exit) its output as "log"."""
+    env = gunicorn_environ(tmp_path, database_url)
     log_path = tmp_path / "gunicorn.log"
-    command = [GUNICORN, *options, "-w", "1", "-b", "127.0.0.1:0", "--no-control-socket", "hub:create_app()"]
+    command = gunicorn_command(*options)
     with open(log_path, "wb") as log_file:
         process = subprocess.Popen(command, env=env, cwd=tmp_path, stdout=log_file, stderr=subprocess.STDOUT)
     server: dict[str, Any] = {}
@@ -124,3 +134,23 @@ def test_gunicorn_stops_without_logging_errors(tmp_path, options):
         assert requests.get(server["url"] + "/healthz", timeout=10).status_code == 200
     assert "Shutting down" in server["log"]
     assert "Logging error" not in server["log"] and "Traceback" not in server["log"]
+
+
+def test_gunicorn_refuses_to_serve_on_a_key_that_does_not_open_stored_data(app, tenant, database_url, tmp_path):
+    from hub.integrations import create_integration
+    from hub.key_check import verify_keys_at_start
+
+    with app.app_context():
+        create_integration(tenant.id, connector="stripe", name="main", credentials={"api_key": "rk_test_sealed"})
+        verify_keys_at_start(app.extensions["hub"].keyring)
+    key_id = TEST_ENCRYPTION_KEY.split(":")[0]
+    same_id_other_key = f"{key_id}:{generate_key_entry().split(':')[1]}"
+
+    stopped = subprocess.run(
+        gunicorn_command(*CONFIG), env=gunicorn_environ(tmp_path, database_url, same_id_other_key), cwd=tmp_path,
+        capture_output=True, text=True, timeout=120,
+    )
+
+    assert stopped.returncode != 0, "the master stops: a worker that cannot boot is not respawned forever"
+    assert "refusing to serve" in stopped.stderr and key_id in stopped.stderr
+    assert same_id_other_key.split(":")[1] not in stopped.stderr
