@@ -181,6 +181,7 @@ def build_document() -> dict[str, Any]:
             "/readyz": {
                 "get": {
                     "operationId": "readyz",
+                    "description": "checks: database (reachable), keys (ENCRYPTION_KEY opens the stored data), queue (reachable).",
                     "responses": {"200": _json("Ready", SCHEMAS["Health"]), "503": _json("A dependency is down", SCHEMAS["Health"])},
                 }
             },
