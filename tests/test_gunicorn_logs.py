@@ -73,6 +73,20 @@ def gunicorn(tmp_path: Path, database_url: str, *options: str) -> Iterator[dict[
         server["returncode"] = process.returncode
 
 
+def migrated_sqlite(tmp_path: Path) -> str:
+    """A database of this test's own, at the newest revision (workers check their keys against it at boot)."""
+    from hub.app import create_app
+    from hub.database import upgrade_database
+    from hub.models import db
+
+    url = f"sqlite:///{tmp_path / 'hub.sqlite3'}"
+    app = create_app(base_config(url, str(tmp_path / "instance")), environ=clean_environ())
+    with app.app_context():
+        upgrade_database()
+        db.engine.dispose()
+    return url
+
+
 def _wait_until_serving(process: subprocess.Popen, log_path: Path) -> str:
     for _ in range(600):  # bounded: at most about a minute
         if process.poll() is not None:
@@ -130,7 +144,7 @@ def test_gunicorn_logs_no_webhook_secret_connect_token_or_key(app, client, tenan
 
 @pytest.mark.parametrize("options", [[], CONFIG], ids=["plain", "hub-config"])
 def test_gunicorn_stops_without_logging_errors(tmp_path, options):
-    with gunicorn(tmp_path, f"sqlite:///{tmp_path / 'unused.sqlite3'}", *options) as server:
+    with gunicorn(tmp_path, migrated_sqlite(tmp_path), *options) as server:
         assert requests.get(server["url"] + "/healthz", timeout=10).status_code == 200
     assert "Shutting down" in server["log"]
     assert "Logging error" not in server["log"] and "Traceback" not in server["log"]
