@@ -347,6 +347,7 @@ def test_a_flow_cookie_with_another_nonce_is_refused(oauth_app, client, tenant):
 
     assert_problem(callback(victim, back), 400)
     assert all_integrations(oauth_app) == []
+    assert victim.get_cookie(flow_cookie(oauth_app, state)) is None, "a refused callback clears the cookie too"
 
 
 def test_another_flows_cookie_does_not_finish_this_flow(oauth_app, client, tenant):
