@@ -18,6 +18,7 @@ from hub.problems import register_problem_handlers
 from hub.queues import init_queues
 from hub.ratelimit import init_rate_limits
 from hub.state import HubState
+from hub.validation import refuse_nul_in_url
 
 
 class NoCookieSessions(SessionInterface):
@@ -41,7 +42,9 @@ def create_app(config: Mapping[str, Any] | None = None, environ: Mapping[str, st
 
     app = Flask("hub", instance_path=settings["HUB_INSTANCE_PATH"])
     app.config.update(settings)
-    app.config["MAX_CONTENT_LENGTH"] = None  # per-route limits; webhooks enforce their own
+    # A body past this is refused (413) before it is buffered, by whatever reads it; routes
+    # that take a body read it through hub.request_body (webhooks with HUB_MAX_WEBHOOK_BYTES).
+    app.config["MAX_CONTENT_LENGTH"] = settings["HUB_MAX_REQUEST_BYTES"]
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.session_interface = NoCookieSessions()
 
@@ -52,6 +55,7 @@ def create_app(config: Mapping[str, Any] | None = None, environ: Mapping[str, st
     init_database(app)
     register_problem_handlers(app)
     init_request_ids(app)
+    app.before_request(refuse_nul_in_url)
     init_rate_limits(app)
     init_queues(app)
 

@@ -12,9 +12,10 @@ from __future__ import annotations
 import base64
 import functools
 import json
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any
 
 import sqlalchemy as sa
@@ -32,6 +33,8 @@ EVENT_SETTABLE_STATUSES = ("revoked", "needs_reauth")
 # An integration in one of these (or deleted) no longer takes events: its endpoint answers 410.
 ENDPOINT_GONE_STATUSES = ("revoked",)
 PAGE_LIMIT_MAX = 200
+# The shape of the hub's ids (UUIDs, see hub.models.new_id).
+EVENT_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 
 @dataclass(frozen=True)
@@ -99,11 +102,17 @@ def _insert_event_and_job(event_row: dict[str, Any], job_row: dict[str, Any]) ->
 
 
 def _json_text(event: NormalizedEvent, connector: str) -> str:
-    """The event's data encoded as JSON; refused before it reaches the database if it cannot be."""
+    """The event's data encoded as strict JSON; refused before it reaches the database if it cannot be.
+
+    hub.event_checks refuses unstorable data first; this is the second line
+    (no NaN or Infinity, which PostgreSQL's json refuses and SQLite's keeps).
+    """
     try:
-        return json.dumps(event.data)
-    except (TypeError, ValueError):
+        return json.dumps(event.data, allow_nan=False)
+    except TypeError:
         raise PluginError(f"connector {connector} returned event data that is not JSON") from None
+    except (ValueError, RecursionError):
+        raise BadRequest(f"The {connector} connector's event data is not strict JSON.") from None
 
 
 def _new_rows(connector: str, recipient: Recipient, event: NormalizedEvent, payload: Any, now: datetime) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -310,12 +319,28 @@ def _encode_cursor(row: WebhookEvent) -> str:
 
 
 def _decode_cursor(cursor: str) -> tuple[datetime, str]:
+    """The position a cursor names; anything but what `_encode_cursor` wrote is a 400, never a query.
+
+    The time must carry its zone (the column holds UTC) and stay in the
+    calendar once in UTC; the id must look like an event id.
+    """
+    refused = BadRequest("The cursor is not one this API returned.")
     try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        received, event_id = json.loads(raw)
-        return datetime.fromisoformat(received), str(event_id)
-    except (ValueError, TypeError):
-        raise BadRequest("The cursor is not one this API returned.") from None
+        decoded = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+    except (ValueError, TypeError, RecursionError):
+        raise refused from None
+    if not isinstance(decoded, list) or len(decoded) != 2 or not all(isinstance(part, str) for part in decoded):
+        raise refused
+    received_text, event_id = decoded
+    if not EVENT_ID.fullmatch(event_id):
+        raise refused
+    try:
+        received = datetime.fromisoformat(received_text)
+        if received.tzinfo is None:
+            raise refused
+        return received.astimezone(timezone.utc), event_id
+    except (ValueError, OverflowError):
+        raise refused from None
 
 
 def list_events(

@@ -49,7 +49,10 @@ def webhook_handshake(request: Any, settings: Mapping[str, str]):  # type: ignor
 def normalize(request: Any, settings: Mapping[str, str]):  # type: ignore[no-untyped-def]
     """Turn a verified webhook into events. Returns a list of `hub.types.NormalizedEvent`.
 
-    Raise ValueError for a body the connector cannot read (the caller gets 400).
+    Raise ValueError for a body the connector cannot read (the caller gets 400;
+    RecursionError and OverflowError from parsing are treated the same). The
+    hub refuses with a 400 an event it cannot store: text with NUL or a lone
+    surrogate, data that is not strict JSON or is nested over 64 deep.
     """
 
 

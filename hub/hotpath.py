@@ -14,7 +14,9 @@ compiled by SQLAlchemy from the table definitions, once per process.
 
 A driver error closes nothing silently: a broken connection is invalidated
 in the pool (the next checkout opens a new one) and the request answers
-503 with Retry-After, as the session path does. SQLite (embedded mode) and
+503 with Retry-After, as the session path does. A value the database
+refuses (the driver's DataError) is bad data, not an outage: 400, which
+no retry would change. SQLite (embedded mode) and
 the rarer deliveries (several events, an app-level endpoint, an event that
 changes its integration's status or asks for a sync) take the session path.
 """
@@ -30,7 +32,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from hub.errors import ServiceUnavailable
+from hub.errors import BadRequest, ServiceUnavailable
 from hub.models import db
 
 log = logging.getLogger(__name__)
@@ -70,6 +72,8 @@ class DriverConnection:
         self._connection: Any = self._pooled.driver_connection
         self._connection.autocommit = True
         self._driver_errors = engine.dialect.loaded_dbapi.Error
+        # The driver's DataError (NUL in text, invalid JSON) and a text it cannot encode (a lone surrogate).
+        self._refused_values = (engine.dialect.loaded_dbapi.DataError, UnicodeEncodeError)
 
     def first_row(self, statement: Any, parameters: Mapping[str, Any]) -> Sequence[Any] | None:
         """The first row the statement returns (a tuple in its column order), or None."""
@@ -77,6 +81,10 @@ class DriverConnection:
         values = {name: _driver_value(value, name in json_params) for name, value in parameters.items()}
         try:
             return self._connection.execute(sql, values).fetchone()
+        except self._refused_values as error:
+            # Bad data, not an outage: the same values would be refused again, so no Retry-After.
+            log.warning("the database refused a value: %s", type(error).__name__)
+            raise BadRequest("The request holds a value the database cannot store.") from None
         except self._driver_errors as error:
             log.error("database unavailable: %s", type(error).__name__)
             if (self._connection.broken or self._connection.closed) and self._pooled.is_valid:

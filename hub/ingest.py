@@ -7,6 +7,12 @@ in ONE transaction (a duplicate is a no-op conflict on the dedupe index),
 and only after the commit ring the queue. Nothing slow runs here: no
 provider call, no processor.
 
+Rate limits come after the signature check, so junk cannot starve signed
+deliveries: a verified delivery is charged to its integration's budget (at
+an app-level URL, to the budget of each provider account its events name,
+once they are known), a failed verification to its endpoint's separate
+failure budget (429 past it, 401 before).
+
 `webhook_secret` names either one integration (its own endpoint) or a
 connector app (one URL for every account; each event names its account and
 is stored for every live integration of that account, in every tenant that
@@ -17,23 +23,25 @@ from __future__ import annotations
 
 import hmac
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
 from flask import g, has_request_context
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import DataError, SQLAlchemyError
 
 from hub.connector_apps import connector_for_app_secret
-from hub.errors import BadRequest, Gone, HubError, NotFound, ServiceUnavailable, Unauthorized
+from hub.errors import BadRequest, Gone, HubError, NotFound, RateLimited, ServiceUnavailable, Unauthorized
+from hub.event_checks import check_events
 from hub.events import ENDPOINT_GONE_STATUSES, Recipient, StagedEvents, stage_events, store_event, stores_alone
 from hub.hotpath import DriverConnection, driver_connection
 from hub.database import release_write_lock
 from hub.integrations import open_credentials
 from hub.models import Integration, db
 from hub.queues import enqueue
-from hub.ratelimit import limit_webhook
+from hub.ratelimit import DeliveryBudgets, limit_webhook_failure
 from hub.state import current_hub
 from hub.tenants import hash_secret
 from hub.types import NormalizedEvent, WebhookRequest, WebhookResponse
@@ -75,8 +83,9 @@ class Endpoint:
     remembered_credentials: Mapping[str, Any] | None = None
 
     @property
-    def rate_limit_key(self) -> str:
-        return self.integration.id if self.integration is not None else f"app:{self.connector}"
+    def failure_budget_key(self) -> str:
+        """Failed verifications are counted per endpoint: an unverified body names no account to trust."""
+        return self.integration.id if self.integration is not None else app_budget_key(self.connector, None)
 
     @property
     def remembered(self) -> bool:
@@ -100,6 +109,16 @@ class Receipt:
         if self.staged is not None and self.staged.inserted == 0 and self.staged.duplicates > 0:
             return "duplicate"
         return "accepted"
+
+
+def app_budget_key(connector: str, account: str | None) -> str:
+    """The rate-limit budget of verified events at a connector's app-level URL: one per provider account.
+
+    Keyed on the account the verified event names, not on the shared URL, so
+    one busy account (or tenant) cannot use up every other's budget; events
+    naming no account share the connector's.
+    """
+    return f"app:{connector}" if account is None else f"app:{connector}:{account}"
 
 
 def _check_secret(connector: str, secret: str) -> str:
@@ -158,20 +177,22 @@ def receive_webhook(connector: str, secret: str, request: WebhookRequest) -> Rec
     skips the lookup; that attempt counts only if it ends in an event stored
     (or found a duplicate) by the statement that confirms the integration is
     live at the same credentials. Anything else is done again from a fresh
-    lookup, so every refusal and every other answer comes from the database.
+    lookup, so every refusal and every other answer comes from the database,
+    and the delivery is still charged once to each rate-limit budget.
     """
     digest = _check_secret(connector, secret)
+    budgets = DeliveryBudgets()
     with driver_connection() as driver:
         remembered = _remembered_endpoint(connector, digest) if driver is not None else None
         endpoint = remembered or resolve_endpoint(connector, secret, digest, driver)
-        _admit(endpoint)
-        receipt = _attempt(endpoint, request, driver) if remembered is not None else None
+        _gone_check(endpoint)
+        receipt = _attempt(endpoint, request, driver, budgets) if remembered is not None else None
         if receipt is None:
             if remembered is not None:
                 current_hub().endpoints.forget(connector, digest)
                 endpoint = resolve_endpoint(connector, secret, digest, driver)
                 _gone_check(endpoint)
-            receipt = _deliver(endpoint, request, driver)
+            receipt = _deliver(endpoint, request, driver, budgets)
     if receipt.staged is not None:
         enqueue(receipt.staged.dispatches)  # after the commit, with the connection back in the pool
     return receipt
@@ -185,18 +206,12 @@ def _gone_check(endpoint: Endpoint) -> None:
         raise Gone(GONE)
 
 
-def _admit(endpoint: Endpoint) -> None:
-    """410 for a disconnected integration, then the endpoint's rate limit: once per delivery."""
-    _gone_check(endpoint)
-    limit_webhook(endpoint.rate_limit_key)
-
-
-def _attempt(endpoint: Endpoint, request: WebhookRequest, driver: DriverConnection | None) -> Receipt | None:
+def _attempt(endpoint: Endpoint, request: WebhookRequest, driver: DriverConnection | None, budgets: DeliveryBudgets) -> Receipt | None:
     """The delivery through a remembered endpoint if it ends confirmed; None to do it again from the database."""
     try:
-        receipt = _deliver(endpoint, request, driver)
-    except ServiceUnavailable:
-        raise  # the database or a store is down: asking it again would not help
+        receipt = _deliver(endpoint, request, driver, budgets)
+    except (ServiceUnavailable, RateLimited):
+        raise  # a store is down, or a verified delivery is over its budget: asking again would not help
     except HubError:
         return None
     return receipt if receipt.confirmed else None
@@ -212,21 +227,39 @@ def _credentials(endpoint: Endpoint) -> Mapping[str, Any] | None:
     return open_credentials(integration.tenant_id, integration.id, integration.credentials_ciphertext)
 
 
-def _deliver(endpoint: Endpoint, request: WebhookRequest, driver: DriverConnection | None) -> Receipt:
+def _verify(endpoint: Endpoint, request: WebhookRequest, credentials: Mapping[str, Any] | None) -> None:
+    """401 for a delivery whose signature does not verify, 429 once its endpoint's failures are over their budget.
+
+    Through a remembered endpoint a failure is not final (it is tried again
+    from a fresh lookup), so only the final answer is counted.
+    """
+    if current_hub().plugins.verify_signature(endpoint.connector, request=request, credentials=credentials):
+        return
+    if not endpoint.remembered:
+        limit_webhook_failure(endpoint.failure_budget_key)
+    raise Unauthorized("The webhook signature is missing, invalid or too old.")
+
+
+def _deliver(endpoint: Endpoint, request: WebhookRequest, driver: DriverConnection | None, budgets: DeliveryBudgets) -> Receipt:
     connector, integration = endpoint.connector, endpoint.integration
     plugins = current_hub().plugins
     credentials = _credentials(endpoint)
     if driver is None:
         release_write_lock()  # plugin code runs next
-    if not plugins.verify_signature(connector, request=request, credentials=credentials):
-        raise Unauthorized("The webhook signature is missing, invalid or too old.")
-    handshake = plugins.webhook_handshake(connector, request=request) if plugins.has_hook(connector, "webhook_handshake") else None
-    if handshake is not None:
-        return Receipt(handshake=handshake)
-    try:
+    _verify(endpoint, request, credentials)
+    if integration is not None:
+        budgets.charge(integration.id)
+    with _unreadable_body(connector):
+        handshake = plugins.webhook_handshake(connector, request=request) if plugins.has_hook(connector, "webhook_handshake") else None
+        if handshake is not None:
+            if integration is None:
+                budgets.charge(app_budget_key(connector, None))
+            return Receipt(handshake=handshake)
         events = plugins.normalize(connector, request=request)
-    except ValueError as error:
-        raise BadRequest(f"The {connector} connector could not read the body: {error}") from None
+    check_events(connector, events)
+    if integration is None:
+        for key in sorted({app_budget_key(connector, event.account) for event in events} or {app_budget_key(connector, None)}):
+            budgets.charge(key)
     if driver is None or integration is None or len(events) != 1 or not stores_alone(events[0]):
         if endpoint.remembered:
             return Receipt()  # stored only after a fresh lookup: the caller does it again
@@ -243,6 +276,24 @@ def _deliver(endpoint: Endpoint, request: WebhookRequest, driver: DriverConnecti
     )
 
 
+@contextmanager
+def _unreadable_body(connector: str) -> Iterator[None]:
+    """What a plugin raises on a body it cannot read is a 400 (the provider stops retrying), never a 500.
+
+    ValueError is the documented signal (json's decode errors included);
+    RecursionError and OverflowError are what parsing and arithmetic raise
+    on absurd nesting and numbers. Other exceptions are the plugin's bugs.
+    """
+    try:
+        yield
+    except ValueError as error:
+        raise BadRequest(f"The {connector} connector could not read the body: {str(error)[:200]}") from None
+    except RecursionError:
+        raise BadRequest(f"The {connector} connector could not read the body: it is nested too deeply.") from None
+    except OverflowError:
+        raise BadRequest(f"The {connector} connector could not read the body: a number in it is out of range.") from None
+
+
 def _store(endpoint: Endpoint, events: list[NormalizedEvent]) -> StagedEvents:
     """One session transaction for every event and job of the delivery."""
     try:
@@ -255,6 +306,10 @@ def _store(endpoint: Endpoint, events: list[NormalizedEvent]) -> StagedEvents:
                     staged.inserted + one.inserted, staged.duplicates + one.duplicates, staged.dispatches + one.dispatches
                 )
         db.session.commit()
+    except DataError as error:
+        db.session.rollback()
+        log.warning("the database refused a value of a %s delivery: %s", endpoint.connector, type(error).__name__)
+        raise BadRequest("The delivery holds a value the database cannot store.") from None
     except SQLAlchemyError as error:
         db.session.rollback()
         log.error("could not store a %s delivery: %s", endpoint.connector, type(error).__name__)

@@ -13,6 +13,8 @@ PROBLEM = {"$ref": "#/components/schemas/Problem"}
 ID = {"type": "string", "minLength": 1, "maxLength": 64}
 TIMESTAMP = {"type": ["string", "null"], "format": "date-time"}
 BEARER = [{"apiKey": []}]
+NO_NUL = "^[^\\u0000]*$"  # text stored as a column (hub.validation.NO_NUL_PATTERN)
+CREDENTIALS = {"type": "object", "propertyNames": {"minLength": 1, "maxLength": 64}, "additionalProperties": {"type": "string", "maxLength": 8192}}
 
 
 def _problem(description: str) -> dict[str, Any]:
@@ -32,6 +34,7 @@ def _redirect(description: str) -> dict[str, Any]:
 
 
 COMMON_ERRORS = {"429": _problem("Rate limit exceeded (Retry-After says when to retry)"), "503": _problem("A dependency is unavailable")}
+TOO_LARGE = {"413": _problem("Body over HUB_MAX_REQUEST_BYTES")}
 AUTH_ERRORS = {"401": _problem("Missing or invalid API key"), **COMMON_ERRORS}
 
 
@@ -92,8 +95,8 @@ SCHEMAS: dict[str, Any] = {
         "required": ["connector", "name", "credentials"],
         "properties": {
             "connector": {"type": "string", "minLength": 1, "maxLength": 64},
-            "name": {"type": "string", "minLength": 1, "maxLength": 200},
-            "credentials": {"type": "object", "additionalProperties": {"type": "string"}},
+            "name": {"type": "string", "minLength": 1, "maxLength": 200, "pattern": NO_NUL},
+            "credentials": CREDENTIALS,
             "external_account_id": {"type": ["string", "null"], "maxLength": 255},
         },
         "additionalProperties": False,
@@ -101,9 +104,9 @@ SCHEMAS: dict[str, Any] = {
     "UpdateIntegration": {
         "type": "object",
         "properties": {
-            "name": {"type": ["string", "null"], "minLength": 1, "maxLength": 200},
+            "name": {"type": ["string", "null"], "minLength": 1, "maxLength": 200, "pattern": NO_NUL},
             "status": {"enum": ["active", "disabled", None]},
-            "credentials": {"type": ["object", "null"], "additionalProperties": {"type": "string"}},
+            "credentials": {**CREDENTIALS, "type": ["object", "null"], "additionalProperties": {"type": ["string", "null"], "maxLength": 8192}},
         },
         "additionalProperties": False,
     },
@@ -111,8 +114,8 @@ SCHEMAS: dict[str, Any] = {
         "type": "object",
         "required": ["end_user_id"],
         "properties": {
-            "end_user_id": {"type": "string", "minLength": 1, "maxLength": 255},
-            "allowed_connectors": {"type": ["array", "null"], "items": {"type": "string"}, "minItems": 1, "maxItems": 64},
+            "end_user_id": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": NO_NUL},
+            "allowed_connectors": {"type": ["array", "null"], "items": {"type": "string", "minLength": 1, "maxLength": 64}, "minItems": 1, "maxItems": 64},
         },
         "additionalProperties": False,
     },
@@ -217,6 +220,7 @@ def build_document() -> dict[str, Any]:
                         "201": _json("Created", {"$ref": "#/components/schemas/Integration"}),
                         "400": _problem("Invalid body"),
                         "404": _problem("Unknown connector"),
+                        **TOO_LARGE,
                         **AUTH_ERRORS,
                     },
                 },
@@ -232,7 +236,7 @@ def build_document() -> dict[str, Any]:
                     "operationId": "updateIntegration",
                     "security": BEARER,
                     "requestBody": _json_body({"$ref": "#/components/schemas/UpdateIntegration"}),
-                    "responses": {"200": _json("Updated", {"$ref": "#/components/schemas/Integration"}), "400": _problem("Invalid body"), "404": _problem("Not found"), "409": _problem("Concurrent change"), **AUTH_ERRORS},
+                    "responses": {"200": _json("Updated", {"$ref": "#/components/schemas/Integration"}), "400": _problem("Invalid body"), "404": _problem("Not found"), "409": _problem("Concurrent change"), **TOO_LARGE, **AUTH_ERRORS},
                 },
                 "delete": {
                     "operationId": "deleteIntegration",
@@ -253,7 +257,7 @@ def build_document() -> dict[str, Any]:
                     "operationId": "createConnectSession",
                     "security": BEARER,
                     "requestBody": _json_body({"$ref": "#/components/schemas/ConnectSessionRequest"}),
-                    "responses": {"201": _json("A connect token", {"$ref": "#/components/schemas/ConnectSession"}), "400": _problem("Invalid body"), "404": _problem("Unknown connector"), **AUTH_ERRORS},
+                    "responses": {"201": _json("A connect token", {"$ref": "#/components/schemas/ConnectSession"}), "400": _problem("Invalid body"), "404": _problem("Unknown connector"), **TOO_LARGE, **AUTH_ERRORS},
                 }
             },
             "/api/oauth/start/{connector}": {

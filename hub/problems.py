@@ -9,11 +9,11 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from flask import Flask, Response, json
-from sqlalchemy.exc import InterfaceError, OperationalError
-from werkzeug.exceptions import HTTPException
+from flask import Flask, Response, json, request
+from sqlalchemy.exc import DataError, InterfaceError, OperationalError
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
-from hub.errors import HubError
+from hub.errors import BadRequest, HubError, PayloadTooLarge
 
 log = logging.getLogger(__name__)
 
@@ -70,8 +70,27 @@ def _from_database_outage(error: Exception) -> Response:
     return response
 
 
+def _from_body_too_large(error: RequestEntityTooLarge) -> Response:
+    """werkzeug refused a body past `max_content_length` (Content-Length, or a bounded chunked read)."""
+    return _from_hub_error(PayloadTooLarge(f"The body is larger than {request.max_content_length} bytes."))
+
+
+def _from_refused_value(error: Exception) -> Response:
+    """The database refused a value (NUL in text, a malformed number): bad data, not an outage, so no retry helps."""
+    from hub.models import db
+
+    log.warning("the database refused a value of the request: %s", type(error).__name__)
+    try:
+        db.session.rollback()
+    except Exception:
+        pass
+    return _from_hub_error(BadRequest("The request holds a value the database cannot store."))
+
+
 def register_problem_handlers(app: Flask) -> None:
     app.register_error_handler(HubError, _from_hub_error)
+    app.register_error_handler(RequestEntityTooLarge, _from_body_too_large)
+    app.register_error_handler(DataError, _from_refused_value)
     app.register_error_handler(OperationalError, _from_database_outage)
     app.register_error_handler(InterfaceError, _from_database_outage)
     app.register_error_handler(HTTPException, _from_http_exception)

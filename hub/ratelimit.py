@@ -1,4 +1,9 @@
-"""Rate limits per tenant (management API) and per integration (webhook ingestion).
+"""Rate limits per tenant (management API) and for webhook ingestion.
+
+Webhooks have two budgets, so junk cannot starve signed deliveries: verified
+deliveries count against their integration's (or, at an app-level URL,
+their provider account's) `HUB_WEBHOOK_RATE_LIMIT`; deliveries that fail
+verification count against their endpoint's `HUB_WEBHOOK_FAILURE_RATE_LIMIT`.
 
 Built on the `limits` library with a moving window. With `REDIS_URL` set the
 counters live in Redis, shared by every API process and machine; without it
@@ -33,6 +38,7 @@ class RateLimits:
         self.limiter = MovingWindowRateLimiter(storage)
         self.tenant_limit = self._parse(app.config.get("HUB_TENANT_RATE_LIMIT"))
         self.webhook_limit = self._parse(app.config.get("HUB_WEBHOOK_RATE_LIMIT"))
+        self.webhook_failure_limit = self._parse(app.config.get("HUB_WEBHOOK_FAILURE_RATE_LIMIT"))
 
     @staticmethod
     def _parse(text: str | None) -> RateLimitItem | None:
@@ -75,6 +81,29 @@ def limit_tenant(tenant_id: str) -> None:
     limits.hit(limits.tenant_limit, "tenant", tenant_id)
 
 
-def limit_webhook(integration_or_app_key: str) -> None:
+def limit_webhook(budget_key: str) -> None:
+    """Count one verified delivery against its budget (an integration id, or an app-level account's key)."""
     limits: RateLimits = current_app.extensions["hub.ratelimits"]
-    limits.hit(limits.webhook_limit, "webhook", integration_or_app_key, fail_open=True)
+    limits.hit(limits.webhook_limit, "webhook", budget_key, fail_open=True)
+
+
+def limit_webhook_failure(endpoint_key: str) -> None:
+    """Count one delivery that failed verification against its endpoint's separate budget."""
+    limits: RateLimits = current_app.extensions["hub.ratelimits"]
+    limits.hit(limits.webhook_failure_limit, "webhook-failure", endpoint_key, fail_open=True)
+
+
+class DeliveryBudgets:
+    """The webhook budgets one delivery is charged to, each at most once.
+
+    A delivery through a remembered endpoint may be tried a second time from
+    a fresh lookup (see hub.ingest); it is still one delivery.
+    """
+
+    def __init__(self) -> None:
+        self._charged: set[str] = set()
+
+    def charge(self, budget_key: str) -> None:
+        if budget_key not in self._charged:
+            self._charged.add(budget_key)
+            limit_webhook(budget_key)

@@ -158,3 +158,17 @@ def test_the_memory_is_bounded_in_size_and_age():
     assert cache.get("other", "digest-2") is None
     time.sleep(0.25)
     assert cache.get("signed", "digest-2") is None
+
+
+def test_a_failed_verification_answered_again_from_the_database_counts_once_against_the_failure_limit(pipeline, make_app):
+    limited = make_app(
+        **{key: pipeline.config[key] for key in PIPELINE_SETTINGS if pipeline.config.get(key) is not None}, HUB_WEBHOOK_FAILURE_RATE_LIMIT="2/minute"
+    )
+    client = limited.test_client()
+    integration = pipeline.create_integration(signing_secret="whsig_first_secret")
+    assert pipeline.deliver(integration["path"], event("evt_1"), secret="whsig_first_secret", client=client).status_code == 200
+    # Through the remembered endpoint the signature fails, then again from a fresh lookup: one failure, not two.
+    statuses = [pipeline.deliver(integration["path"], event(f"evt_bad_{n}"), secret="whsig_guessed", client=client).status_code for n in range(3)]
+    assert statuses == [401, 401, 429]
+    assert pipeline.deliver(integration["path"], event("evt_2"), secret="whsig_first_secret", client=client).status_code == 200
+    assert stored(pipeline) == ["evt_1", "evt_2"]

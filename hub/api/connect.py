@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from flask import Blueprint, g, jsonify, request
 from pydantic import Field
 
@@ -9,14 +11,14 @@ from hub.auth import require_tenant
 from hub.connect_sessions import create_connect_session
 from hub.errors import NotFound
 from hub.state import current_hub
-from hub.validation import StrictBody, parse_json_body
+from hub.validation import NO_NUL_PATTERN, StrictBody, parse_json_body
 
 blueprint = Blueprint("connect", __name__)
 
 
 class CreateConnectSession(StrictBody):
-    end_user_id: str = Field(min_length=1, max_length=255)
-    allowed_connectors: list[str] | None = Field(default=None, min_length=1, max_length=64)
+    end_user_id: str = Field(min_length=1, max_length=255, pattern=NO_NUL_PATTERN)
+    allowed_connectors: list[Annotated[str, Field(min_length=1, max_length=64)]] | None = Field(default=None, min_length=1, max_length=64)
 
 
 @blueprint.post("/api/connect/sessions")

@@ -14,7 +14,8 @@ blueprint = Blueprint("events", __name__)
 
 def _limit() -> int:
     raw = request.args.get("limit", "50")
-    if not raw.isdigit():
+    # ASCII digits only: str.isdigit also accepts "²" (which int() refuses) and "١" (which it reads as 1).
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 6:
         raise BadRequest("limit must be a whole number.")
     return int(raw)
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from flask import Blueprint, g, jsonify, request
 from pydantic import Field
@@ -14,17 +14,22 @@ from hub.errors import BadRequest, Conflict, NotFound
 from hub.queues import enqueue
 from hub.state import current_hub
 from hub.syncing import request_sync
-from hub.validation import StrictBody, parse_json_body
+from hub.validation import NO_NUL_PATTERN, StrictBody, parse_json_body
 
 blueprint = Blueprint("integrations", __name__)
 
-Name = Field(min_length=1, max_length=200)
+Name = Field(min_length=1, max_length=200, pattern=NO_NUL_PATTERN)
+# Credentials are decrypted for every signature check of a webhook: a value
+# has room for a PEM private key, not for a payload.
+MAX_CREDENTIAL_CHARS = 8192
+CredentialName = Annotated[str, Field(min_length=1, max_length=64)]
+CredentialValue = Annotated[str, Field(max_length=MAX_CREDENTIAL_CHARS)]
 
 
 class CreateIntegration(StrictBody):
     connector: str = Field(min_length=1, max_length=64)
     name: str = Name
-    credentials: dict[str, str]
+    credentials: dict[CredentialName, CredentialValue]
     external_account_id: str | None = Field(default=None, max_length=255)
 
 
@@ -32,9 +37,9 @@ class UpdateIntegration(StrictBody):
     """Credentials merge over the stored ones (a field set to null is removed), so
     rolling an API key does not drop the endpoint's signing secret."""
 
-    name: str | None = Field(default=None, min_length=1, max_length=200)
+    name: str | None = Field(default=None, min_length=1, max_length=200, pattern=NO_NUL_PATTERN)
     status: Literal["active", "disabled"] | None = None
-    credentials: dict[str, str | None] | None = None
+    credentials: dict[CredentialName, CredentialValue | None] | None = None
 
 
 # Statuses a tenant may switch between; the others are the provider's verdict and need a reconnect.

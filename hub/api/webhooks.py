@@ -7,25 +7,16 @@ import time
 
 from flask import Blueprint, Response, current_app, g, request
 
-from hub.errors import HubError, PayloadTooLarge
+from hub.errors import HubError
 from hub.ingest import receive_webhook
 from hub.metrics import INGEST_SECONDS, WEBHOOKS_RECEIVED
+from hub.request_body import read_body
 from hub.state import current_hub
 from hub.types import WebhookRequest
 
 blueprint = Blueprint("webhooks", __name__)
 # The two answers to a stored delivery, encoded once.
 RECEIPT_BODIES = {status: json.dumps({"status": status}).encode() for status in ("accepted", "duplicate")}
-
-
-def _raw_body(limit: int) -> bytes:
-    """The body as sent, refused past `limit` bytes without reading more than that."""
-    if request.content_length is not None and request.content_length > limit:
-        raise PayloadTooLarge(f"The body is larger than {limit} bytes.")
-    body = request.stream.read(limit + 1)
-    if len(body) > limit:
-        raise PayloadTooLarge(f"The body is larger than {limit} bytes.")
-    return body
 
 
 def _lowercase_headers(environ: dict) -> dict[str, str]:
@@ -43,7 +34,7 @@ def receive(connector: str, webhook_secret: str):  # type: ignore[no-untyped-def
     g.connector = connector
     outcome = "error"
     try:
-        body = _raw_body(int(current_app.config["HUB_MAX_WEBHOOK_BYTES"]))
+        body = read_body(request, int(current_app.config["HUB_MAX_WEBHOOK_BYTES"]))
         delivery = WebhookRequest(
             headers=_lowercase_headers(request.environ),
             body=body,

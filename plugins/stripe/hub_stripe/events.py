@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -38,12 +39,22 @@ def expected_livemode(settings: Mapping[str, str]) -> bool | None:
     raise StripeConfigurationError("STRIPE_LIVEMODE must be true or false")
 
 
+def _not_json(constant: str) -> Any:
+    raise ValueError(f"the body is not JSON: {constant} is not a JSON number")
+
+
 def parse_event_body(body: bytes) -> Mapping[str, Any]:
-    """The event object of a webhook body; ValueError when it is not one (the provider gets a 400)."""
+    """The event object of a webhook body; ValueError when it is not one (the provider gets a 400).
+
+    Strict JSON: Python's parser also takes NaN and Infinity, which Stripe
+    never sends and no database stores as JSON.
+    """
     try:
-        payload = json.loads(body)
+        payload = json.loads(body, parse_constant=_not_json)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ValueError("the body is not JSON") from exc
+    except RecursionError:
+        raise ValueError("the body is nested too deeply to read") from None
     if not isinstance(payload, dict):
         raise ValueError("the body is not a JSON object")
     return payload
@@ -84,7 +95,18 @@ def _subject(event: Mapping[str, Any]) -> str | None:
 
 
 def _created(event: Mapping[str, Any]) -> datetime | None:
+    """`created` (unix seconds) as a time; ValueError for a number that is no time at all.
+
+    Stripe always sends a whole number of seconds; a number beyond the
+    calendar (1e20, Infinity) means the body is not a Stripe event, so it is
+    refused rather than stored without its time.
+    """
     created = event.get("created")
     if isinstance(created, bool) or not isinstance(created, int | float):
         return None
-    return datetime.fromtimestamp(created, tz=UTC)
+    if isinstance(created, float) and not math.isfinite(created):
+        raise ValueError("the event's created is not a finite number")
+    try:
+        return datetime.fromtimestamp(created, tz=UTC)
+    except (OverflowError, OSError, ValueError):
+        raise ValueError("the event's created is not a time between the years 1 and 9999") from None

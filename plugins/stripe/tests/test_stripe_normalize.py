@@ -116,3 +116,43 @@ def test_both_modes_are_accepted_when_livemode_is_unset(host):
 def test_unreadable_bodies_raise_value_error(host, body):
     with pytest.raises(ValueError):
         host.normalize("stripe", request=delivery(body))
+
+
+@pytest.mark.parametrize("created", ["1e20", "-1e20", "1e30", "253402300800", "-62135596801", "100000000000000000000"])
+def test_a_created_that_is_not_a_time_makes_the_event_unreadable(host, created):
+    body = json.dumps(dict(CHARGE_SUCCEEDED, created=0)).replace('"created": 0', f'"created": {created}').encode()
+    with pytest.raises(ValueError, match="created"):
+        host.normalize("stripe", request=delivery(body))
+
+
+@pytest.mark.parametrize("created", [float("inf"), float("-inf"), float("nan")])
+def test_a_created_that_is_not_finite_is_unreadable_from_any_source(created):
+    """Sync pages are parsed by requests, which lets NaN and Infinity through."""
+    from hub_stripe.events import normalize_event
+
+    with pytest.raises(ValueError, match="created"):
+        normalize_event(dict(CHARGE_SUCCEEDED, created=created), {})
+
+
+@pytest.mark.parametrize("created", [0, 1686089970.5, 253402300799])
+def test_created_anywhere_in_the_calendar_is_read(host, created):
+    [event] = host.normalize("stripe", request=delivery(dict(CHARGE_SUCCEEDED, created=created)))
+    assert event.time == datetime.fromtimestamp(created, tz=UTC)
+
+
+def test_an_event_without_created_has_no_time(host):
+    event = {key: value for key, value in CHARGE_SUCCEEDED.items() if key != "created"}
+    assert host.normalize("stripe", request=delivery(event))[0].time is None
+
+
+@pytest.mark.parametrize("constant", ["NaN", "Infinity", "-Infinity"])
+def test_nan_and_infinity_are_not_json(host, constant):
+    body = json.dumps(CHARGE_SUCCEEDED).replace('"amount": 2000', f'"amount": {constant}').encode()
+    with pytest.raises(ValueError, match="JSON"):
+        host.normalize("stripe", request=delivery(body))
+
+
+def test_a_body_nested_past_the_recursion_limit_is_unreadable(host):
+    body = json.dumps(CHARGE_SUCCEEDED).replace('"amount": 2000', '"amount": ' + "[" * 100_000 + "]" * 100_000).encode()
+    with pytest.raises(ValueError, match="nested"):
+        host.normalize("stripe", request=delivery(body))
