@@ -1,7 +1,7 @@
 """hub: a plugin-based integration hub.
 
 Plugin authors write `from hub import hookimpl`; operators run
-`gunicorn "hub:create_app()"`. Importing this package loads nothing but
+`gunicorn -c python:hub.gunicorn_config "hub:create_app()"`. Importing this package loads nothing but
 pluggy, so a connector package stays cheap to import.
 """
 

@@ -37,7 +37,7 @@ def create_app(config: Mapping[str, Any] | None = None, environ: Mapping[str, st
     """Defaults, then the environment, then `config`; refuses unsafe production settings."""
     environ = os.environ if environ is None else environ
     settings = load_settings(config, environ)
-    configure_logging(settings["HUB_LOG_LEVEL"])
+    configure_logging(settings["HUB_LOG_LEVEL"], settings["HUB_LOG_FORMAT"])
     apply_development_defaults(settings)
 
     app = Flask("hub", instance_path=settings["HUB_INSTANCE_PATH"])

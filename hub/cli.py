@@ -22,6 +22,17 @@ def _create_app() -> Flask:
         raise click.ClickException(str(error)) from None
 
 
+def _require_keys_that_open_stored_data() -> None:
+    """Processes that read or seal credentials refuse to run on keys that cannot open the stored data."""
+    from hub.errors import ConfigurationError
+    from hub.key_check import verify_keys_at_start
+
+    try:
+        verify_keys_at_start(current_hub().keyring)
+    except ConfigurationError as error:
+        raise click.ClickException(str(error)) from None
+
+
 @click.group(cls=FlaskGroup, create_app=_create_app, add_default_commands=False, add_version_option=False)
 def main() -> None:
     """Operate the integration hub."""
@@ -46,7 +57,7 @@ def db_upgrade() -> None:
     click.echo(f"database at revision {current_revision()}")
 
 
-@click.command("serve", help="Run the development server (production: gunicorn 'hub:create_app()').")
+@click.command("serve", help="Run the development server (production: gunicorn -c python:hub.gunicorn_config 'hub:create_app()').")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, show_default=True, type=int)
 @with_appcontext
@@ -54,6 +65,7 @@ def serve_command(host: str, port: int) -> None:
     from flask import current_app
     from werkzeug.serving import run_simple
 
+    _require_keys_that_open_stored_data()
     click.echo(f"hub serving on http://{host}:{port}")
     run_simple(host, port, current_app._get_current_object(), threaded=True, use_reloader=False)
 
@@ -94,6 +106,7 @@ def keys_generate() -> None:
 def keys_rotate() -> None:
     from hub.keyrotation import rotate_keys
 
+    _require_keys_that_open_stored_data()
     report = rotate_keys()
     click.echo(f"re-encrypted {report.rotated} records under key {current_hub().keyring.current_key_id}")
     if report.skipped_concurrent:
@@ -156,6 +169,7 @@ def worker_command(queue_names: str, workers: int, periodic: bool, drain: bool) 
     unknown = sorted(set(names) - set(QUEUES))
     if unknown or not names:
         raise click.BadParameter(f"unknown queue {', '.join(unknown) or '(none)'}; choose from {', '.join(QUEUES)}", param_hint="--queue")
+    _require_keys_that_open_stored_data()
     if drain:
         click.echo(f"ran {current_queues().run_pending(names)} tasks")
         return

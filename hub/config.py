@@ -49,6 +49,7 @@ DEFAULTS: dict[str, Any] = {
     "HUB_LOG_LEVEL": "INFO",
     "HUB_METRICS_TOKEN": None,
     "HUB_METRICS_LISTEN": None,
+    "HUB_LOG_FORMAT": "auto",
 }
 
 # Settings read from the environment by name. Connector settings
@@ -85,6 +86,7 @@ ENV_NAMES = (
     "HUB_LOG_LEVEL",
     "HUB_METRICS_TOKEN",
     "HUB_METRICS_LISTEN",
+    "HUB_LOG_FORMAT",
 )
 
 INTEGER_SETTINGS = {
@@ -126,6 +128,8 @@ def load_settings(explicit: Mapping[str, Any] | None, environ: Mapping[str, str]
         settings["FRONTEND_URL"] = settings["APP_BASE_URL"]
     settings["APP_BASE_URL"] = str(settings["APP_BASE_URL"]).rstrip("/")
     settings["FRONTEND_URL"] = str(settings["FRONTEND_URL"]).rstrip("/")
+    if settings["HUB_LOG_FORMAT"] not in ("auto", "json", "text"):
+        raise ConfigurationError("HUB_LOG_FORMAT must be auto, json or text")
     return settings
 
 
@@ -136,11 +140,22 @@ def _as_number(name: str, value: Any, kind: type) -> Any:
         raise ConfigurationError(f"{name} must be a number") from None
 
 
+# A SECRET_KEY signs connect tokens: it needs real entropy, not a word.
+MIN_SECRET_KEY_LENGTH = 32
+MIN_SECRET_KEY_DISTINCT_CHARACTERS = 10
+
+
 def development_defaults_in_force(settings: Mapping[str, Any]) -> list[str]:
-    """Name every setting that still runs on a development convenience."""
+    """Name every setting that still runs on a development convenience or is unsafe for production."""
     problems = []
-    if not settings.get("SECRET_KEY"):
+    secret_key = str(settings.get("SECRET_KEY") or "")
+    if not secret_key:
         problems.append("SECRET_KEY is not set (a generated development key would be used)")
+    elif len(secret_key) < MIN_SECRET_KEY_LENGTH or len(set(secret_key)) < MIN_SECRET_KEY_DISTINCT_CHARACTERS:
+        problems.append(
+            f"SECRET_KEY is too weak (production needs at least {MIN_SECRET_KEY_LENGTH} random characters, "
+            "such as Python's secrets.token_urlsafe(48))"
+        )
     if not settings.get("ENCRYPTION_KEY"):
         problems.append("ENCRYPTION_KEY is not set (a generated development key ring would be used)")
     database_url = settings.get("DATABASE_URL") or ""
@@ -148,8 +163,13 @@ def development_defaults_in_force(settings: Mapping[str, Any]) -> list[str]:
         problems.append("DATABASE_URL is not set (the embedded SQLite file would be used)")
     elif database_url.startswith("sqlite"):
         problems.append("DATABASE_URL points at SQLite; production needs PostgreSQL")
-    if settings.get("APP_BASE_URL") == DEFAULTS["APP_BASE_URL"]:
+    app_base_url = str(settings.get("APP_BASE_URL") or "")
+    if app_base_url == DEFAULTS["APP_BASE_URL"]:
         problems.append("APP_BASE_URL is the development default http://127.0.0.1:5000")
+    elif not app_base_url.lower().startswith("https://"):
+        problems.append("APP_BASE_URL must be an https:// URL (OAuth redirects and webhook URLs carry secrets)")
+    if not settings.get("REDIS_URL"):
+        problems.append("REDIS_URL is not set (production keeps OAuth state, locks, rate limits and queues in Redis)")
     if not settings.get("HUB_METRICS_TOKEN") and not settings.get("HUB_METRICS_LISTEN"):
         problems.append("HUB_METRICS_TOKEN is not set and HUB_METRICS_LISTEN names no separate listener (/metrics would be public)")
     return problems
@@ -168,12 +188,30 @@ def apply_development_defaults(settings: dict[str, Any]) -> None:
     if not settings.get("DATABASE_URL"):
         instance.mkdir(parents=True, exist_ok=True)
         settings["DATABASE_URL"] = f"sqlite:///{instance / 'hub.sqlite3'}"
+    generated = []
     if not settings.get("SECRET_KEY"):
         settings["SECRET_KEY"] = _instance_secret(instance / "secret_key", lambda: secrets.token_urlsafe(48))
-        log.warning("SECRET_KEY is not set; using the development key in %s", instance)
+        generated.append("SECRET_KEY")
     if not settings.get("ENCRYPTION_KEY"):
         settings["ENCRYPTION_KEY"] = _instance_secret(instance / "encryption_key", _new_key_entry)
-        log.warning("ENCRYPTION_KEY is not set; using the development key ring in %s", instance)
+        generated.append("ENCRYPTION_KEY")
+    if generated:
+        _announce_generated_keys(instance, tuple(generated))
+
+
+# What this process has already said about generated keys: some processes
+# build the app more than once, and one notice per instance folder is enough.
+_ANNOUNCED: set[tuple[str, tuple[str, ...]]] = set()
+
+
+def _announce_generated_keys(instance: Path, names: tuple[str, ...]) -> None:
+    if (str(instance), names) in _ANNOUNCED:
+        return
+    _ANNOUNCED.add((str(instance), names))
+    log.warning(
+        "development mode: %s %s not set; using generated keys kept in %s (set them, and HUB_ENV=production, for a deployment)",
+        " and ".join(names), "are" if len(names) > 1 else "is", instance,
+    )
 
 
 def _new_key_entry() -> str:

@@ -117,9 +117,9 @@ class KeyRing:
     def _aad(context: str, key_id: str) -> bytes:
         return f"hub|{TOKEN_VERSION}|{context}|{key_id}".encode()
 
-    def encrypt(self, plaintext: bytes, context: str) -> str:
-        """Seal under the newest key; the token names the key: `v1.<key id>.<nonce+ct>`."""
-        key_id, key = self.keys[0]
+    def encrypt(self, plaintext: bytes, context: str, *, key_id: str | None = None) -> str:
+        """Seal under the newest key (or the named one); the token names the key: `v1.<key id>.<nonce+ct>`."""
+        key_id, key = self.keys[0] if key_id is None else (key_id, self._key(key_id))
         nonce = os.urandom(NONCE_BYTES)
         sealed = key.encrypt(nonce, plaintext, self._aad(context, key_id))
         return f"{TOKEN_VERSION}.{key_id}.{_b64(nonce + sealed)}"

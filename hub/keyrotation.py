@@ -14,6 +14,7 @@ import sqlalchemy as sa
 
 from hub.connector_apps import connector_app_context
 from hub.crypto import integration_context
+from hub.key_check import retire_unused_keys
 from hub.models import ConnectorApp, Integration, OAuthState, db
 from hub.oauth_state_context import OAUTH_STATE_CONTEXT
 from hub.state import current_hub
@@ -75,4 +76,7 @@ def rotate_keys(batch_size: int = 500) -> RotationReport:
             state.payload_ciphertext = _reseal(state.payload_ciphertext, OAUTH_STATE_CONTEXT)
             report.rotated += 1
     db.session.commit()
+    if not report.skipped_concurrent:
+        # Nothing is sealed under the older keys now; their key-check records go, so they can leave the ring.
+        retire_unused_keys(keyring)
     return report

@@ -148,6 +148,16 @@ class OAuthState(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
+class KeyCheck(db.Model):
+    """A known value sealed under one key id of the ring: proves the configured key still opens stored data."""
+
+    __tablename__ = "key_checks"
+
+    key_id: Mapped[str] = mapped_column(sa.String(32), primary_key=True)
+    sealed: Mapped[str] = mapped_column(sa.Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
 class Lock(db.Model):
     """A named lease used as a cross-process lock when Redis is not configured."""
 

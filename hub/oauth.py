@@ -80,33 +80,37 @@ def validate_return_to(return_to: str | None) -> str | None:
     return return_to
 
 
-def authorization_url(connector_id: str, *, tenant_id: str, end_user_id: str | None, return_to: str | None) -> str:
-    """Record a pending authorization server-side and build the provider URL to send the user to."""
+def authorization_url(
+    connector_id: str, *, tenant_id: str, end_user_id: str | None, return_to: str | None, browser_nonce_hash: str
+) -> tuple[str, str]:
+    """Record a pending authorization server-side; returns the provider URL to send the user to, and the state."""
     config = provider_oauth_config(connector_id)
     return_to = validate_return_to(return_to)
     config = require_client(config, connector_id)
     redirect_uri = callback_url(connector_id)
     verifier = secrets.token_urlsafe(48) if config.pkce else None
     state = issue_state(
-        tenant_id=tenant_id, end_user_id=end_user_id, connector=connector_id, code_verifier=verifier, return_to=return_to
+        tenant_id=tenant_id, end_user_id=end_user_id, connector=connector_id, code_verifier=verifier,
+        return_to=return_to, browser_nonce_hash=browser_nonce_hash,
     )
     extra = {k: v for k, v in config.extra_authorize_params.items() if k not in RESERVED_AUTHORIZE_PARAMS}
     with oauth_session(config, redirect_uri) as session:
         url, _ = session.create_authorization_url(
             config.authorize_url, state=state, code_verifier=verifier, scope=requested_scope(config), **extra
         )
-    return url
+    return url, state
 
 
-def complete_authorization(connector_id: str, params: Mapping[str, str]) -> str:
+def complete_authorization(connector_id: str, params: Mapping[str, str], *, browser_nonce: str | None) -> str:
     """Finish a flow from the provider's redirect; returns where to send the browser next.
 
-    A bad state is a 400 (the request cannot be tied to a tenant, so there is
-    nowhere safe to redirect); everything after that redirects to the
-    frontend with `status=success` or `status=error`.
+    A bad state, or a state this browser did not start (`browser_nonce`, from
+    its cookie, see hub.oauth_browser), is a 400: the request cannot be tied
+    to a tenant, so there is nowhere safe to redirect. Everything after that
+    redirects to the frontend with `status=success` or `status=error`.
     """
     current_hub().plugins.connector(connector_id)
-    pending = consume_state(params.get("state"))
+    pending = consume_state(params.get("state"), browser_nonce=browser_nonce)
     if pending.connector != connector_id:
         raise InvalidState("The OAuth state was issued for another connector; start the connection again.")
     target = pending.return_to or current_hub().settings["FRONTEND_URL"]

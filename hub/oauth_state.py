@@ -7,6 +7,9 @@ sealed with the key ring and kept in Redis when `REDIS_URL` is set, in the
 `oauth_states` table otherwise, never in a cookie or in process memory.
 Consuming is atomic in both stores (Redis GETDEL; a DELETE whose row count
 decides the winner), so a state works once even under concurrent callbacks.
+The payload also holds the hash of the browser's nonce (see
+hub.oauth_browser): a state is consumed by its callback whatever the browser,
+and accepted only from the browser that started the flow.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from redis.exceptions import RedisError
 
 from hub.errors import BadRequest, DecryptionFailed, ServiceUnavailable
 from hub.models import OAuthState, db, utcnow
+from hub.oauth_browser import nonce_matches
 from hub.oauth_state_context import OAUTH_STATE_CONTEXT
 from hub.redis_store import redis_client, redis_enabled, redis_key
 from hub.state import current_hub
@@ -46,6 +50,7 @@ class PendingAuthorization:
     code_verifier: str | None
     return_to: str | None
     expires_at: float
+    browser_nonce_hash: str | None = None
 
 
 class StateStore(Protocol):
@@ -102,22 +107,35 @@ def hash_state(state: str) -> str:
 
 
 def issue_state(
-    *, tenant_id: str, end_user_id: str | None, connector: str, code_verifier: str | None, return_to: str | None
+    *,
+    tenant_id: str,
+    end_user_id: str | None,
+    connector: str,
+    code_verifier: str | None,
+    return_to: str | None,
+    browser_nonce_hash: str,
 ) -> str:
     """Store a pending authorization and return the state to send to the provider."""
     ttl = int(current_hub().settings["HUB_OAUTH_STATE_TTL_SECONDS"])
     expires_at = utcnow() + timedelta(seconds=ttl)
     state = secrets.token_urlsafe(32)
     state_hash = hash_state(state)
-    pending = PendingAuthorization(tenant_id, end_user_id, connector, code_verifier, return_to, expires_at.timestamp())
+    pending = PendingAuthorization(
+        tenant_id, end_user_id, connector, code_verifier, return_to, expires_at.timestamp(), browser_nonce_hash
+    )
     # The hash inside the sealed payload pins it to its key: a payload moved to another key does not open as valid.
     sealed = current_hub().keyring.encrypt_json({**asdict(pending), "state_hash": state_hash}, OAUTH_STATE_CONTEXT)
     state_store().save(state_hash, sealed, expires_at)
     return state
 
 
-def consume_state(state: str | None) -> PendingAuthorization:
-    """The pending authorization of `state`, removed so it cannot be used again; 400 otherwise."""
+def consume_state(state: str | None, *, browser_nonce: str | None) -> PendingAuthorization:
+    """The pending authorization of `state`, removed so it cannot be used again; 400 otherwise.
+
+    `browser_nonce` is what the calling browser holds for this state. The
+    state is consumed before it is compared, so a link that reached the wrong
+    browser is spent there and can no longer be finished anywhere.
+    """
     if not state:
         raise InvalidState("The callback has no state parameter.")
     if not STATE_PATTERN.fullmatch(state):
@@ -135,4 +153,8 @@ def consume_state(state: str | None) -> PendingAuthorization:
     pending = PendingAuthorization(**payload)
     if pending.expires_at <= time.time():
         raise InvalidState("The OAuth state has expired; start the connection again.")
+    if not nonce_matches(browser_nonce, pending.browser_nonce_hash):
+        raise InvalidState(
+            "This browser did not start this connection; start it again in the browser that will finish it."
+        )
     return pending

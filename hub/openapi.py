@@ -187,6 +187,7 @@ def build_document() -> dict[str, Any]:
             "/readyz": {
                 "get": {
                     "operationId": "readyz",
+                    "description": "checks: database (reachable), keys (ENCRYPTION_KEY opens the stored data), queue (reachable).",
                     "responses": {"200": _json("Ready", SCHEMAS["Health"]), "503": _json("A dependency is down", SCHEMAS["Health"])},
                 }
             },
@@ -277,12 +278,21 @@ def build_document() -> dict[str, Any]:
                 "parameters": connector,
                 "get": {
                     "operationId": "oauthStart",
+                    "description": (
+                        "Send the end user's browser here. The redirect sets an HttpOnly, SameSite=Lax cookie that binds the "
+                        "flow to this browser: only the browser that called start can finish the flow at the callback. A "
+                        "start made with a tenant API key is bound to the client that made it, so a backend mints a connect "
+                        "token and sends the browser here instead of handing the provider URL on."
+                    ),
                     "parameters": [
                         {"name": "connect_token", "in": "query", "schema": {"type": "string"}},
                         {"name": "return_to", "in": "query", "schema": {"type": "string"}},
                     ],
                     "responses": {
-                        "302": _redirect("To the provider's authorization page"),
+                        "302": {
+                            "description": "To the provider's authorization page, with the flow's cookie",
+                            "headers": {"Location": {"schema": {"type": "string"}}, "Set-Cookie": {"schema": {"type": "string"}}},
+                        },
                         "400": _problem("Not an OAuth connector, or return_to outside FRONTEND_URL"),
                         "401": _problem("Missing or invalid connect token"),
                         "403": _problem("Connector not allowed by the connect token"),
@@ -295,6 +305,7 @@ def build_document() -> dict[str, Any]:
                 "parameters": connector,
                 "get": {
                     "operationId": "oauthCallback",
+                    "description": "The provider's redirect back. The state is accepted only with the cookie that start set in the same browser; the cookie is cleared.",
                     "parameters": [
                         {"name": "state", "in": "query", "schema": {"type": "string"}},
                         {"name": "code", "in": "query", "schema": {"type": "string"}},
@@ -302,7 +313,7 @@ def build_document() -> dict[str, Any]:
                     ],
                     "responses": {
                         "302": _redirect("To the frontend with status=success or status=error"),
-                        "400": _problem("Missing, unknown, expired, reused or other-connector state"),
+                        "400": _problem("Missing, unknown, expired, reused or other-connector state, or a browser that did not start the flow"),
                         "404": _problem("Unknown connector"),
                         **COMMON_ERRORS,
                     },

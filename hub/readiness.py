@@ -7,20 +7,28 @@ load balancer or Prometheus think the hub is down.
 
 from __future__ import annotations
 
+import logging
+
 from hub.database import read_only_connection
 from hub.jobs import QUEUES
+from hub.key_check import ring_problems
 from hub.queues import current_queues
+from hub.state import current_hub
+
+log = logging.getLogger(__name__)
 
 
 def readiness_checks() -> dict[str, str]:
-    """Each dependency by name: "ok" or "unavailable"."""
+    """Each dependency by name: "ok", "unavailable", or for the keys "failed" (ENCRYPTION_KEY does not open the stored data)."""
     checks: dict[str, str] = {}
     try:
         with read_only_connection() as connection:
             connection.exec_driver_sql("SELECT 1")
-        checks["database"] = "ok"
+            checks["database"] = "ok"
+            checks["keys"] = _keys_check(connection)
     except Exception:
-        checks["database"] = "unavailable"
+        checks.setdefault("database", "unavailable")
+        checks.setdefault("keys", "unavailable")
     try:
         for name in QUEUES:
             current_queues().depth(name)
@@ -32,3 +40,12 @@ def readiness_checks() -> dict[str, str]:
 
 def is_ready(checks: dict[str, str]) -> bool:
     return all(value == "ok" for value in checks.values())
+
+
+def _keys_check(connection: object) -> str:
+    """"ok" when the key ring opens the stored data (see hub.key_check); which key fails goes to the log only."""
+    problems = ring_problems(current_hub().keyring, connection)  # type: ignore[arg-type]
+    if problems:
+        log.error("not ready: %s", "; ".join(problems))
+        return "failed"
+    return "ok"

@@ -15,18 +15,37 @@ def test_production_refuses_every_development_default_and_names_each(tmp_path):
     with pytest.raises(ConfigurationError) as failure:
         create_app({"HUB_INSTANCE_PATH": str(tmp_path)}, environ={"HUB_ENV": "production"})
     message = str(failure.value)
-    for name in ("SECRET_KEY", "ENCRYPTION_KEY", "DATABASE_URL", "APP_BASE_URL", "HUB_METRICS_TOKEN"):
+    for name in ("SECRET_KEY", "ENCRYPTION_KEY", "DATABASE_URL", "APP_BASE_URL", "REDIS_URL", "HUB_METRICS_TOKEN"):
         assert name in message
     assert not (tmp_path / "secret_key").exists(), "nothing is generated in production"
+
+
+STRONG_SECRET_KEY = "kX3v9Qp2Lm8Zr5Tn1Wc7Yb4Hd6Fg0Js_Ae-Uo"
+
+
+def production_environ(**changes: str) -> dict[str, str]:
+    """Settings production accepts; each test changes one."""
+    environ = {
+        "HUB_ENV": "production",
+        "SECRET_KEY": STRONG_SECRET_KEY,
+        "ENCRYPTION_KEY": generate_key_entry(),
+        "DATABASE_URL": "postgresql://127.0.0.1:5432/test",
+        "APP_BASE_URL": "https://hub.example.com",
+        "REDIS_URL": "redis://127.0.0.1:6379/0",
+        "HUB_METRICS_TOKEN": "m" * 40,
+    }
+    environ.update(changes)
+    return {name: value for name, value in environ.items() if value}
 
 
 def test_production_refuses_sqlite(tmp_path):
     environ = {
         "HUB_ENV": "production",
-        "SECRET_KEY": "s" * 40,
+        "SECRET_KEY": STRONG_SECRET_KEY,
         "ENCRYPTION_KEY": generate_key_entry(),
         "DATABASE_URL": f"sqlite:///{tmp_path}/x.db",
         "APP_BASE_URL": "https://hub.example.com",
+        "REDIS_URL": "redis://127.0.0.1:6379/0",
     }
     with pytest.raises(ConfigurationError) as failure:
         create_app({"HUB_INSTANCE_PATH": str(tmp_path)}, environ=environ)
@@ -35,16 +54,29 @@ def test_production_refuses_sqlite(tmp_path):
 
 
 def test_production_starts_on_explicit_settings(tmp_path):
-    environ = {
-        "HUB_ENV": "production",
-        "SECRET_KEY": "s" * 40,
-        "ENCRYPTION_KEY": generate_key_entry(),
-        "DATABASE_URL": "postgresql://127.0.0.1:5432/test",
-        "APP_BASE_URL": "https://hub.example.com",
-        "HUB_METRICS_TOKEN": "m" * 40,
-    }
-    app = create_app({"HUB_INSTANCE_PATH": str(tmp_path)}, environ=environ)
+    app = create_app({"HUB_INSTANCE_PATH": str(tmp_path)}, environ=production_environ())
     assert app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql+psycopg://")
+
+
+@pytest.mark.parametrize(
+    ("changes", "named", "reason"),
+    [
+        ({"SECRET_KEY": "x"}, "SECRET_KEY", "too weak"),
+        ({"SECRET_KEY": "s" * 40}, "SECRET_KEY", "too weak"),
+        ({"SECRET_KEY": "abcdefghijklmnopqrstuvwxyz01234"}, "SECRET_KEY", "too weak"),
+        ({"APP_BASE_URL": "http://hub.example.com"}, "APP_BASE_URL", "https://"),
+        ({"REDIS_URL": ""}, "REDIS_URL", "not set"),
+    ],
+    ids=["one-character-secret-key", "one-letter-secret-key", "short-secret-key", "http-base-url", "no-redis"],
+)
+def test_production_refuses_each_unsafe_setting_and_names_it(tmp_path, changes, named, reason):
+    with pytest.raises(ConfigurationError) as failure:
+        create_app({"HUB_INSTANCE_PATH": str(tmp_path)}, environ=production_environ(**changes))
+    message = str(failure.value)
+    problems = message.split(": ", 1)[1].split("; ")
+    assert len(problems) == 1 and problems[0].startswith(named) and reason in problems[0], message
+    for value in changes.values():
+        assert not value or value not in message or value.startswith(("http", "redis")), "a secret is never echoed"
 
 
 def test_development_with_no_settings_generates_keys_in_the_instance_folder(tmp_path, caplog):
@@ -53,10 +85,18 @@ def test_development_with_no_settings_generates_keys_in_the_instance_folder(tmp_
     assert app.config["DATABASE_URL"] == f"sqlite:///{tmp_path / 'hub.sqlite3'}"
     assert (tmp_path / "secret_key").stat().st_mode & 0o077 == 0
     assert (tmp_path / "encryption_key").exists()
-    assert "ENCRYPTION_KEY is not set" in caplog.text
+    assert "SECRET_KEY and ENCRYPTION_KEY are not set" in caplog.text
     again = create_app(None, environ={"HUB_INSTANCE_PATH": str(tmp_path)})
     assert again.config["SECRET_KEY"] == app.config["SECRET_KEY"], "generated once, then reused"
     assert app.config["SECRET_KEY"] not in caplog.text
+    notices = [record for record in caplog.records if "development mode" in record.getMessage()]
+    assert len(notices) == 1, "one notice per process, however often the app is built"
+
+
+def test_an_unknown_log_format_is_a_configuration_error(tmp_path):
+    with pytest.raises(ConfigurationError) as failure:
+        create_app(None, environ={"HUB_INSTANCE_PATH": str(tmp_path), "HUB_LOG_FORMAT": "xml"})
+    assert "HUB_LOG_FORMAT" in str(failure.value)
 
 
 def test_environment_overrides_defaults_and_config_overrides_environment(tmp_path):

@@ -5,6 +5,8 @@ from __future__ import annotations
 import io
 import json
 import logging
+import subprocess
+import sys
 
 import pytest
 
@@ -92,6 +94,69 @@ def test_secret_shaped_paths_that_match_no_route_are_redacted_too(client, log_st
     text = log_stream.getvalue()
     assert "whk_NotARealSecretButSecretShaped" not in text and "hub_sk_AlsoNotARealKey123" not in text
     assert "GET /api/nothing/here/[redacted]/[redacted] 404" in text
+
+
+# Run in a child process under a CPU-time limit: a pattern that backtracks
+# quadratically needs minutes on these inputs (the limit is several times what
+# linear patterns need), so the limit kills the child and the test fails
+# instead of hanging the suite. No clock is read.
+ADVERSARIAL_REDACTION = """
+import resource
+resource.setrlimit(resource.RLIMIT_CPU, (90, 90))
+from hub.logs import redact
+
+prefixes = ["hub_sk_", "whk_", "whsec_", "sk_live_", "xoxb-", "ya29.", "bearer ", "Bearer\\t", "v1=", "eyJ", "-eyJ",
+            "eyJabcdefg.", "eyJabcdefg.abcdefg.", "token=", "token: '", "access_token", "code", "client_secret"]
+
+def shapes(prefix, filler, size):
+    yield prefix * (size // len(prefix))
+    yield prefix + filler * size
+    yield (prefix + filler) * (size // (len(prefix) + 1))
+    yield (filler + prefix) * (size // (len(prefix) + 1))
+
+count = 0
+for prefix in prefixes:
+    for filler in ("a", "-", " ", ".", "="):
+        for text in shapes(prefix, filler, 64 * 1024):
+            redact(text)
+            count += 1
+    redact(("-" + prefix) * (1024 * 1024 // (len(prefix) + 1)))
+    count += 1
+print(count)
+"""
+
+
+def test_redaction_stays_linear_on_adversarial_input():
+    result = subprocess.run([sys.executable, "-c", ADVERSARIAL_REDACTION], capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, f"redaction was killed by the CPU limit (code {result.returncode}): {result.stderr[-500:]}"
+    assert int(result.stdout) == 18 * (5 * 4 + 1)
+
+
+def test_linear_redaction_still_catches_every_secret_shape():
+    jwt = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U"
+    samples = {
+        f"id {jwt} end": jwt,
+        f"token {jwt}": jwt,
+        "Authorization: Bearer abc.def-ghi_jkl": "abc.def-ghi_jkl",
+        'json {"client_secret": "s3cr3t-value"}': "s3cr3t-value",
+        "url /cb?code=AUTHCODE123&state=x": "AUTHCODE123",
+        "url /start?connect_token=abcdef.ghijkl.mnopqr": "abcdef.ghijkl.mnopqr",
+        "key hub_sk_0123456789abcdef in text": "hub_sk_0123456789abcdef",
+        "path /api/webhooks/stripe/whk_0123456789": "whk_0123456789",
+    }
+    for text, secret in samples.items():
+        assert secret not in redact(text), text
+
+
+def test_text_lines_stay_one_line_and_show_control_characters():
+    stream = io.StringIO()
+    handler = make_handler(stream, "text")
+    record = logging.LogRecord("hub.example", logging.WARNING, __file__, 1, "path %s", ("/a\nFAKE error line\x1b[31m",), None)
+    assert handler.filter(record)
+    handler.emit(record)
+    written = stream.getvalue()
+    assert written.count("\n") == 1 and "warning hub.example: path /a\\nFAKE error line" in written
+    assert "\x1b" not in written
 
 
 def test_redact_leaves_ordinary_text_alone():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 import socket
 import subprocess
 import sys
@@ -52,10 +53,11 @@ def test_a_scrape_with_the_metrics_token_is_answered(guarded_app):
 def _production_environ(**extra: str) -> dict[str, str]:
     return {
         "HUB_ENV": "production",
-        "SECRET_KEY": "s" * 40,
+        "SECRET_KEY": secrets.token_urlsafe(48),
         "ENCRYPTION_KEY": generate_key_entry(),
         "DATABASE_URL": "postgresql://127.0.0.1:5432/test",
         "APP_BASE_URL": "https://hub.example.com",
+        "REDIS_URL": "redis://127.0.0.1:6379/0",
         **extra,
     }
 

@@ -16,6 +16,7 @@ import sqlalchemy as sa
 
 from hub.integrations import decrypt_credentials
 from hub.models import Integration, OAuthState, db, utcnow
+from hub.oauth_browser import MAX_PENDING_FLOWS, cookie_name
 from hub.oauth_state import hash_state
 from authlib.oauth2.rfc7636 import create_s256_code_challenge
 from tests.oauth_fixtures import (  # noqa: F401  (fixtures)
@@ -309,6 +310,135 @@ def test_a_callback_for_an_unknown_connector_is_not_found(oauth_app, client, ten
     back = authorize(start(client, connect_token(client, tenant)).headers["Location"])
     assert_problem(callback(client, back.replace("/callback/demo", "/callback/nope")), 404)
     assert query_of(callback(client, back).headers["Location"])["status"] == "success"
+
+
+# the state is bound to the browser that started the flow ------------------
+
+
+def flow_cookie(app, state):
+    with app.app_context():
+        return cookie_name(state)
+
+
+def set_cookies(response):
+    return {header.split("=", 1)[0]: header for header in response.headers.getlist("Set-Cookie")}
+
+
+def test_a_provider_link_finished_in_another_browser_is_refused_and_spent(oauth_app, client, tenant):
+    """The attacker starts a flow with her connect token and sends the provider's link to a victim."""
+    attacker = client
+    back = authorize(start(attacker, connect_token(attacker, tenant)).headers["Location"])
+    victim = oauth_app.test_client()
+
+    refused = callback(victim, back)
+
+    assert "browser" in assert_problem(refused, 400)["detail"]
+    assert all_integrations(oauth_app) == []
+    assert pending_states(oauth_app) == 0, "the state is spent where it landed"
+    assert_problem(callback(attacker, back), 400)
+    assert all_integrations(oauth_app) == []
+
+
+def test_a_flow_cookie_with_another_nonce_is_refused(oauth_app, client, tenant):
+    back = authorize(start(client, connect_token(client, tenant)).headers["Location"])
+    state = query_of(back)["state"]
+    victim = oauth_app.test_client()
+    victim.set_cookie(flow_cookie(oauth_app, state), "A" * 43)
+
+    assert_problem(callback(victim, back), 400)
+    assert all_integrations(oauth_app) == []
+    assert victim.get_cookie(flow_cookie(oauth_app, state)) is None, "a refused callback clears the cookie too"
+
+
+def test_another_flows_cookie_does_not_finish_this_flow(oauth_app, client, tenant):
+    victim = oauth_app.test_client()
+    start(victim, connect_token(victim, tenant))  # the victim holds a cookie of a flow of her own
+    back = authorize(start(client, connect_token(client, tenant)).headers["Location"])
+
+    assert_problem(callback(victim, back), 400)
+    assert all_integrations(oauth_app) == []
+
+
+def test_two_flows_in_one_browser_both_finish(build_oauth_app, state_backend, tenant):
+    app = build_oauth_app(connectors=("demo", "other"), **state_backend)
+    browser = app.test_client()
+    first = authorize(start(browser, connect_token(browser, tenant), "demo").headers["Location"])
+    second = authorize(start(browser, connect_token(browser, tenant), "other").headers["Location"])
+
+    finished_second = query_of(callback(browser, second).headers["Location"])
+    finished_first = query_of(callback(browser, first).headers["Location"])
+
+    assert finished_first["status"] == finished_second["status"] == "success"
+    assert {row.connector for row in all_integrations(app)} == {"demo", "other"}
+
+
+def test_the_callback_clears_the_flows_cookie_whatever_the_outcome(oauth_app, client, provider, tenant):
+    back = authorize(start(client, connect_token(client, tenant)).headers["Location"])
+    name = flow_cookie(oauth_app, query_of(back)["state"])
+    assert client.get_cookie(name) is not None
+
+    finished = callback(client, back)
+
+    assert "Max-Age=0" in set_cookies(finished)[name]
+    assert client.get_cookie(name) is None
+    provider.deny_authorization = True
+    refused_back = authorize(start(client, connect_token(client, tenant)).headers["Location"])
+    refused = callback(client, refused_back)
+    assert query_of(refused.headers["Location"])["status"] == "error"
+    assert client.get_cookie(flow_cookie(oauth_app, query_of(refused_back)["state"])) is None
+
+
+def test_a_start_made_by_a_backend_with_an_api_key_cannot_be_finished_by_a_browser(oauth_app, tenant):
+    backend, browser = oauth_app.test_client(), oauth_app.test_client()
+    started = backend.get("/api/oauth/start/demo", headers=tenant.headers)
+    assert started.status_code == 302
+
+    assert_problem(callback(browser, authorize(started.headers["Location"])), 400)
+    assert all_integrations(oauth_app) == []
+
+
+def test_the_flow_cookie_on_http_is_httponly_lax_and_lives_as_long_as_the_state(oauth_app, client, tenant):
+    started = start(client, connect_token(client, tenant))
+    state = query_of(started.headers["Location"])["state"]
+    [header] = started.headers.getlist("Set-Cookie")
+
+    name, _, attributes = header.partition("=")
+    assert name == flow_cookie(oauth_app, state) and name.startswith("hub_oauth_")
+    assert state not in header
+    parts = {part.strip().split("=")[0].lower(): part.strip() for part in attributes.split(";")[1:]}
+    assert parts["max-age"] == "Max-Age=600"
+    assert parts["path"] == "Path=/"
+    assert parts["samesite"] == "SameSite=Lax"
+    assert "httponly" in parts and "secure" not in parts and "domain" not in parts
+
+
+def test_on_https_the_flow_cookie_is_secure_with_the_host_prefix_and_the_flow_works(build_oauth_app, state_backend, tenant):
+    app = build_oauth_app(APP_BASE_URL="https://hub.test", **state_backend)
+    browser = app.test_client()
+    token = connect_token(browser, tenant)
+    started = browser.get("/api/oauth/start/demo", query_string={"connect_token": token}, base_url="https://hub.test")
+    [header] = started.headers.getlist("Set-Cookie")
+    assert header.startswith("__Host-hub_oauth_") and "; Secure" in header and "; Path=/" in header
+
+    back = urlsplit(authorize(started.headers["Location"]))
+    finished = browser.get(back.path, query_string=back.query, base_url="https://hub.test")
+
+    assert query_of(finished.headers["Location"])["status"] == "success"
+    assert "__Host-hub_oauth_" in finished.headers["Set-Cookie"] and "Max-Age=0" in finished.headers["Set-Cookie"]
+
+
+def test_many_abandoned_flows_do_not_pile_up_cookies(oauth_app, client, tenant):
+    token = connect_token(client, tenant)
+    abandoned = [flow_cookie(oauth_app, query_of(start(client, token).headers["Location"])["state"]) for _ in range(MAX_PENDING_FLOWS)]
+    assert all(client.get_cookie(name) is not None for name in abandoned)
+
+    latest = start(client, token)
+
+    expired = [header for header in latest.headers.getlist("Set-Cookie") if "Max-Age=0" in header]
+    assert len(expired) == MAX_PENDING_FLOWS
+    assert all(client.get_cookie(name) is None for name in abandoned)
+    assert client.get_cookie(flow_cookie(oauth_app, query_of(latest.headers["Location"])["state"])) is not None
+    assert query_of(callback(client, authorize(latest.headers["Location"])).headers["Location"])["status"] == "success"
 
 
 # the provider says no -----------------------------------------------------

@@ -1,10 +1,17 @@
-"""The browser-facing OAuth endpoints: start (to the provider) and callback (back from it)."""
+"""The browser-facing OAuth endpoints: start (to the provider) and callback (back from it).
+
+The browser that calls start receives the flow's nonce cookie and must be the
+one that comes back to the callback (hub.oauth_browser). That holds for a
+start made with a tenant API key too: the cookie goes to whoever made that
+request, so a backend cannot start a flow and hand its provider URL to a
+browser; it mints a connect token and sends the browser to start instead.
+"""
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, g, redirect, request
+from flask import Blueprint, Response, after_this_request, g, redirect, request
 
-from hub import oauth
+from hub import oauth, oauth_browser
 from hub.auth import UNAUTHORIZED_HEADERS, authenticate_api_key, bearer_token, refuse_tenant_override
 from hub.connect_sessions import read_connect_token
 from hub.errors import BadRequest, Forbidden, Unauthorized
@@ -12,6 +19,7 @@ from hub.ratelimit import limit_tenant
 from hub.state import current_hub
 
 blueprint = Blueprint("oauth", __name__)
+KEEPS_THE_FLOW = frozenset({404, 503})
 
 
 def _no_store(response: Response) -> Response:
@@ -39,12 +47,28 @@ def start(connector: str) -> Response:
     current_hub().plugins.connector(connector)
     if session is not None and not session.allows(connector):
         raise Forbidden(f"This connect token does not allow connecting {connector}.")
-    url = oauth.authorization_url(
-        connector, tenant_id=tenant_id, end_user_id=end_user_id, return_to=request.args.get("return_to")
+    nonce = oauth_browser.new_nonce()
+    url, state = oauth.authorization_url(
+        connector, tenant_id=tenant_id, end_user_id=end_user_id, return_to=request.args.get("return_to"),
+        browser_nonce_hash=oauth_browser.hash_nonce(nonce),
     )
-    return _no_store(redirect(url, 302))
+    response = _no_store(redirect(url, 302))
+    oauth_browser.remember(request, response, state, nonce)
+    return response
 
 
 @blueprint.get("/api/oauth/callback/<connector>")
 def callback(connector: str) -> Response:
-    return _no_store(redirect(oauth.complete_authorization(connector, request.args), 302))
+    state = request.args.get("state")
+    if state:
+
+        @after_this_request
+        def _forget_the_flow(response: Response) -> Response:
+            # The state is spent by this callback, whatever the outcome; only an answer that
+            # consumed nothing (unknown connector, state store unavailable) keeps the cookie for a retry.
+            if response.status_code not in KEEPS_THE_FLOW:
+                oauth_browser.forget(response, state)
+            return response
+
+    target = oauth.complete_authorization(connector, request.args, browser_nonce=oauth_browser.nonce_of(request, state))
+    return _no_store(redirect(target, 302))
