@@ -47,6 +47,12 @@ class Conflict(HubError):
     status, title, slug = 409, "Conflict", "conflict"
 
 
+class ApiKeyLimitReached(Conflict):
+    """The tenant already holds the most live API keys it may; revoke one first."""
+
+    title, slug = "API key limit reached", "api-key-limit-reached"
+
+
 class Gone(HubError):
     status, title, slug = 410, "Gone", "gone"
 

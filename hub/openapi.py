@@ -107,6 +107,37 @@ SCHEMAS: dict[str, Any] = {
         },
         "additionalProperties": False,
     },
+    "CreateApiKey": {
+        "type": "object",
+        "properties": {"name": {"type": ["string", "null"], "minLength": 1, "maxLength": 200}},
+        "additionalProperties": False,
+    },
+    "ApiKey": {
+        "type": "object",
+        "required": ["id", "name", "prefix", "created_at", "last_used_at"],
+        "properties": {
+            "id": {"type": "string"},
+            "name": {"type": ["string", "null"]},
+            "prefix": {"type": "string"},
+            "created_at": TIMESTAMP,
+            "last_used_at": TIMESTAMP,
+        },
+        "additionalProperties": False,
+    },
+    "NewApiKey": {
+        "type": "object",
+        "description": "The only answer that carries the key itself.",
+        "required": ["id", "name", "key", "prefix", "created_at"],
+        "properties": {
+            "id": {"type": "string"},
+            "name": {"type": ["string", "null"]},
+            "key": {"type": "string"},
+            "prefix": {"type": "string"},
+            "created_at": TIMESTAMP,
+            "last_used_at": TIMESTAMP,
+        },
+        "additionalProperties": False,
+    },
     "ConnectSessionRequest": {
         "type": "object",
         "required": ["end_user_id"],
@@ -245,6 +276,36 @@ def build_document() -> dict[str, Any]:
                     "operationId": "syncIntegration",
                     "security": BEARER,
                     "responses": {"202": _json("Sync queued", {"$ref": "#/components/schemas/JobAccepted"}), "400": _problem("Bad query"), "404": _problem("Not found"), "409": _problem("Integration not active"), **AUTH_ERRORS},
+                },
+            },
+            "/api/keys": {
+                "get": {
+                    "operationId": "listApiKeys",
+                    "security": BEARER,
+                    "responses": {
+                        "200": _json("The tenant's live API keys (never a key)", {"type": "object", "required": ["keys"], "properties": {"keys": {"type": "array", "items": {"$ref": "#/components/schemas/ApiKey"}}}}),
+                        "400": _problem("Bad query"),
+                        **AUTH_ERRORS,
+                    },
+                },
+                "post": {
+                    "operationId": "createApiKey",
+                    "security": BEARER,
+                    "requestBody": {"required": False, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/CreateApiKey"}}}},
+                    "responses": {
+                        "201": _json("The new key, shown only here", {"$ref": "#/components/schemas/NewApiKey"}),
+                        "400": _problem("Invalid body"),
+                        "409": _problem("The tenant holds the most live keys it may"),
+                        **AUTH_ERRORS,
+                    },
+                },
+            },
+            "/api/keys/{key_id}": {
+                "parameters": [_path_id("key_id")],
+                "delete": {
+                    "operationId": "revokeApiKey",
+                    "security": BEARER,
+                    "responses": {"204": {"description": "Revoked: every process refuses it from now on"}, "400": _problem("Bad query"), "404": _problem("Not found"), **AUTH_ERRORS},
                 },
             },
             "/api/connect/sessions": {
