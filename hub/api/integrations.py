@@ -11,6 +11,7 @@ from hub import integrations as service
 from hub.auth import require_tenant
 from hub.disconnect import disconnect_integration
 from hub.errors import BadRequest, Conflict, NotFound
+from hub.pausing import TENANT_SWITCHABLE_STATUSES, switch_status
 from hub.queues import enqueue
 from hub.state import current_hub
 from hub.syncing import request_sync
@@ -35,10 +36,6 @@ class UpdateIntegration(StrictBody):
     name: str | None = Field(default=None, min_length=1, max_length=200)
     status: Literal["active", "disabled"] | None = None
     credentials: dict[str, str | None] | None = None
-
-
-# Statuses a tenant may switch between; the others are the provider's verdict and need a reconnect.
-TENANT_SWITCHABLE_STATUSES = ("active", "disabled")
 
 
 def _check_credentials(connector_id: str, credentials: dict[str, Any]) -> None:
@@ -109,7 +106,8 @@ def update_integration(integration_id: str):  # type: ignore[no-untyped-def]
     if body.name is not None:
         integration = service.rename_integration(g.tenant_id, integration_id, body.name)
     if body.status is not None:
-        integration = service.update_integration_status(g.tenant_id, integration_id, body.status)
+        integration, dispatches = switch_status(g.tenant_id, integration_id, body.status)
+        enqueue(dispatches)
     return jsonify(service.serialize_integration(integration))
 
 
