@@ -47,6 +47,17 @@ class Conflict(HubError):
     status, title, slug = 409, "Conflict", "conflict"
 
 
+class CredentialsRefused(BadRequest):
+    """The provider refused the credentials a tenant posted; nothing was stored.
+
+    Connectors raise it (as `hub.types.CredentialsRefused`) from
+    `api_key_account`; the core answers with its own detail, never the
+    connector's message.
+    """
+
+    title, slug = "Credentials refused", "credentials-refused"
+
+
 class ApiKeyLimitReached(Conflict):
     """The tenant already holds the most live API keys it may; revoke one first."""
 
@@ -67,6 +78,12 @@ class RateLimited(HubError):
 
 class ServiceUnavailable(HubError):
     status, title, slug = 503, "Service unavailable", "service-unavailable"
+
+
+class ProviderUnavailable(ServiceUnavailable):
+    """The provider could not be asked (unreachable, timed out, answered 5xx); nothing was stored, retry later."""
+
+    title, slug = "Provider unavailable", "provider-unavailable"
 
 
 class ConnectorNotConfigured(ServiceUnavailable):

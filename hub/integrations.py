@@ -49,7 +49,12 @@ def create_integration(
     status: str = "active",
     commit: bool = True,
 ) -> Integration:
-    """Store a new integration; credentials and its webhook secret are sealed to this row."""
+    """Store a new integration; credentials and its webhook secret are sealed to this row.
+
+    `external_account_id` must be what the provider said (see hub.accounts),
+    never a caller's claim: it routes app-level webhooks, so it is stored
+    as verified.
+    """
     if status not in STATUSES:
         raise BadRequest(f"Unknown status; expected one of {', '.join(STATUSES)}.")
     integration_id = new_id()
@@ -62,6 +67,7 @@ def create_integration(
         name=name,
         status=status,
         external_account_id=external_account_id,
+        account_verified_at=utcnow() if external_account_id is not None else None,
         end_user_id=end_user_id,
         webhook_secret_hash=hash_secret(secret),
         webhook_secret_ciphertext=_seal_webhook_secret(tenant_id, integration_id, secret),
@@ -120,8 +126,13 @@ def update_integration_credentials(
     expected_version: int | None = None,
     token_expires_at: datetime | None = _UNSET,
     status: str | None = None,
+    external_account_id: str | None = _UNSET,
 ) -> Integration:
-    """Replace the credentials; with `expected_version`, fail with Conflict if another writer won."""
+    """Replace the credentials; with `expected_version`, fail with Conflict if another writer won.
+
+    `external_account_id`, when given, is what the provider said the new
+    credentials belong to (None: no account), written with them.
+    """
     integration = get_integration_by_id(tenant_id, integration_id)
     version = integration.version if expected_version is None else expected_version
     values: dict[str, Any] = {
@@ -136,6 +147,9 @@ def update_integration_credentials(
         values["token_expires_at"] = token_expires_at
     if status is not None:
         values["status"] = status
+    if external_account_id is not _UNSET:
+        values["external_account_id"] = external_account_id
+        values["account_verified_at"] = utcnow() if external_account_id is not None else None
     result = db.session.execute(
         sa.update(Integration)
         .where(Integration.id == integration_id, Integration.tenant_id == tenant_id, Integration.version == version)

@@ -12,8 +12,9 @@ import pytest
 import sqlalchemy as sa
 
 from hub import hookimpl
-from hub.models import Job, db, utcnow
+from hub.models import Job, WebhookEvent, db, utcnow
 from hub.types import ConnectorInfo, HealthResult, SyncResult
+from tests.pipeline_fixtures import APP_SECRET
 
 
 def event(event_id: str, **data):
@@ -137,6 +138,19 @@ def test_replaying_a_paused_event_does_not_queue_it_twice(pipeline):
     set_status(pipeline, integration["id"], "active")
     pipeline.run_queues()
     assert pipeline.processed() == [stored["id"]]
+
+
+def test_app_level_events_for_a_disabled_integration_are_kept_for_it(pipeline, signed_accounts):
+    signed_accounts.accounts["key_123456"] = "acct_42"
+    integration = pipeline.create_integration()
+    set_status(pipeline, integration["id"], "disabled")
+    response = pipeline.deliver(pipeline.app_path(), {**event("evt_app"), "account": "acct_42"}, secret=APP_SECRET)
+    assert response.json == {"status": "accepted"}
+    pipeline.run_queues()
+    assert pipeline.processed() == []
+    set_status(pipeline, integration["id"], "active")
+    pipeline.run_queues()
+    assert [row.provider_event_id for row in pipeline.rows(WebhookEvent) if row.status == "processed"] == ["evt_app"]
 
 
 def test_sync_of_a_disabled_integration_is_409_and_stores_nothing(pipeline):

@@ -8,6 +8,7 @@ from flask import Blueprint, g, jsonify, request
 from pydantic import Field
 
 from hub import integrations as service
+from hub.accounts import learn_api_key_account
 from hub.auth import require_tenant
 from hub.disconnect import disconnect_integration
 from hub.errors import BadRequest, Conflict, NotFound
@@ -23,10 +24,11 @@ Name = Field(min_length=1, max_length=200)
 
 
 class CreateIntegration(StrictBody):
+    """No `external_account_id`: the account is learned from the provider (hub.accounts), never claimed."""
+
     connector: str = Field(min_length=1, max_length=64)
     name: str = Name
     credentials: dict[str, str]
-    external_account_id: str | None = Field(default=None, max_length=255)
 
 
 class UpdateIntegration(StrictBody):
@@ -67,12 +69,13 @@ def create_integration():  # type: ignore[no-untyped-def]
     if not plugins.info(body.connector).credential_fields:
         raise BadRequest(f"{body.connector} connects through OAuth; send the user to /api/oauth/start/{body.connector}.")
     _check_credentials(body.connector, body.credentials)
+    account = learn_api_key_account(body.connector, body.credentials)
     integration = service.create_integration(
         g.tenant_id,
         connector=body.connector,
         name=body.name,
         credentials=body.credentials,
-        external_account_id=body.external_account_id,
+        external_account_id=account.external_account_id if account is not None else None,
     )
     return jsonify(service.serialize_integration(integration)), 201
 
@@ -93,15 +96,19 @@ def update_integration(integration_id: str):  # type: ignore[no-untyped-def]
     if body.status is not None and integration.status not in TENANT_SWITCHABLE_STATUSES:
         raise Conflict(f"The integration is {integration.status}; connect it again instead of changing its status.")
     if body.credentials is not None:
-        if current_hub().plugins.connectors.get(integration.connector) is None:
+        connector, version = integration.connector, integration.version
+        if current_hub().plugins.connectors.get(connector) is None:
             raise BadRequest("The connector of this integration is not installed.")
-        if not current_hub().plugins.info(integration.connector).credential_fields:
+        if not current_hub().plugins.info(connector).credential_fields:
             raise BadRequest("OAuth credentials are replaced by connecting again, not by PATCH.")
         stored = service.decrypt_credentials(integration)
         merged = {k: v for k, v in {**stored, **body.credentials}.items() if v is not None}
-        _check_credentials(integration.connector, merged)
+        _check_credentials(connector, merged)
+        # New credentials may belong to another account: the provider says which, before anything is written.
+        account = learn_api_key_account(connector, merged)
         integration = service.update_integration_credentials(
-            g.tenant_id, integration_id, merged, expected_version=integration.version
+            g.tenant_id, integration_id, merged, expected_version=version,
+            external_account_id=account.external_account_id if account is not None else None,
         )
     if body.name is not None:
         integration = service.rename_integration(g.tenant_id, integration_id, body.name)
