@@ -58,6 +58,12 @@ class CredentialsRefused(BadRequest):
     title, slug = "Credentials refused", "credentials-refused"
 
 
+class IntegrationQuotaExceeded(Conflict):
+    """The tenant already has `HUB_MAX_INTEGRATIONS_PER_TENANT` integrations."""
+
+    title, slug = "Integration quota exceeded", "integration-quota-exceeded"
+
+
 class ApiKeyLimitReached(Conflict):
     """The tenant already holds the most live API keys it may; revoke one first."""
 

@@ -4,10 +4,10 @@ The tenant and end user always come from the caller's credentials at start
 and travel in the server-side state, never in a URL the browser could edit.
 `return_to` is checked at start against FRONTEND_URL (same origin, under its
 path), so the callback can only ever redirect to the host's own frontend.
-A provider's refusal or a failed code exchange redirects back with
-`status=error` and stores nothing. The account
-an integration routes app-level webhooks by comes from the token response
-or a call with the new token (`oauth_account`), never from the request.
+A provider's refusal, a failed code exchange or a tenant at its integration
+quota redirects back with `status=error` and stores nothing. The account an
+integration routes app-level webhooks by comes from the token response or a
+call with the new token (`oauth_account`), never from the request.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from authlib.integrations.base_client.errors import OAuthError
 
 from hub import integrations
 from hub.accounts import checked_account
-from hub.errors import BadRequest, Conflict, HubError
+from hub.errors import BadRequest, Conflict, HubError, IntegrationQuotaExceeded
 from hub.http import provider_session
 from hub.leases import hold_with_session
 from hub.locks import LockNotAcquired
@@ -147,6 +147,8 @@ def complete_authorization(connector_id: str, params: Mapping[str, str]) -> str:
         return failed("account_lookup_failed")
     try:
         integration = save_connection(pending, credentials, expires_at, account)
+    except IntegrationQuotaExceeded:
+        return failed("integration_quota_exceeded")
     except (LockNotAcquired, Conflict):
         return failed("temporarily_unavailable")
     log.info("connected integration %s (%s) for tenant %s", integration.id, connector_id, pending.tenant_id)

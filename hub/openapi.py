@@ -69,7 +69,8 @@ SCHEMAS: dict[str, Any] = {
     },
     "Integration": {
         "type": "object",
-        "required": ["id", "connector", "name", "status", "webhook_url", "created_at"],
+        "description": "`webhook_url` is in single-integration answers only: listing decrypts nothing.",
+        "required": ["id", "connector", "name", "status", "created_at"],
         "properties": {
             "id": {"type": "string"},
             "connector": {"type": "string"},
@@ -230,10 +231,12 @@ def build_document() -> dict[str, Any]:
                     "security": BEARER,
                     "parameters": [
                         {"name": "connector", "in": "query", "schema": {"type": "string"}},
-                        {"name": "status", "in": "query", "schema": {"type": "string"}},
+                        {"name": "status", "in": "query", "schema": {"enum": ["active", "disabled", "needs_reauth", "revoked", "error"]}},
+                        {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 200}},
+                        {"name": "cursor", "in": "query", "schema": {"type": "string"}},
                     ],
                     "responses": {
-                        "200": _json("The caller's integrations", {"type": "object", "required": ["integrations"], "properties": {"integrations": {"type": "array", "items": {"$ref": "#/components/schemas/Integration"}}}}),
+                        "200": _json("The caller's integrations, oldest first, a page at a time", {"type": "object", "required": ["integrations", "next_cursor"], "properties": {"integrations": {"type": "array", "items": {"$ref": "#/components/schemas/Integration"}}, "next_cursor": {"type": ["string", "null"]}}}),
                         "400": _problem("Bad query"),
                         **AUTH_ERRORS,
                     },
@@ -246,6 +249,7 @@ def build_document() -> dict[str, Any]:
                         "201": _json("Created; the account is the one the provider names for these credentials", {"$ref": "#/components/schemas/Integration"}),
                         "400": _problem("Invalid body, or the provider refused the credentials"),
                         "404": _problem("Unknown connector"),
+                        "409": _problem("The tenant is at its integration quota"),
                         **AUTH_ERRORS,
                     },
                 },

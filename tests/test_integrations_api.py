@@ -54,6 +54,8 @@ def test_create_and_read_an_api_key_integration(client, tenant):
     assert fetched.json == body
     listed = client.get("/api/integrations", headers=tenant.headers)
     assert [i["id"] for i in listed.json["integrations"]] == [body["id"]]
+    assert listed.json["next_cursor"] is None
+    assert listed.json["integrations"][0] == {k: v for k, v in body.items() if k != "webhook_url"}, "lists never decrypt"
 
 
 def test_credentials_never_appear_in_responses(client, tenant):

@@ -12,8 +12,10 @@ from hub.accounts import learn_api_key_account
 from hub.auth import require_tenant
 from hub.disconnect import disconnect_integration
 from hub.errors import BadRequest, Conflict, NotFound
+from hub.pagination import parse_limit
 from hub.pausing import TENANT_SWITCHABLE_STATUSES, switch_status
 from hub.queues import enqueue
+from hub.quotas import check_integration_quota
 from hub.state import current_hub
 from hub.syncing import request_sync
 from hub.validation import StrictBody, parse_json_body
@@ -53,10 +55,15 @@ def _check_credentials(connector_id: str, credentials: dict[str, Any]) -> None:
 @blueprint.get("/api/integrations")
 @require_tenant
 def list_integrations():  # type: ignore[no-untyped-def]
-    connector = request.args.get("connector") or None
-    status = request.args.get("status") or None
-    rows = service.get_tenant_integrations(g.tenant_id, connector=connector, status=status)
-    return jsonify({"integrations": [service.serialize_integration(row) for row in rows]})
+    rows, next_cursor = service.list_integrations(
+        g.tenant_id,
+        connector=request.args.get("connector") or None,
+        status=request.args.get("status") or None,
+        limit=parse_limit(request.args.get("limit")),
+        cursor=request.args.get("cursor") or None,
+    )
+    items = [service.serialize_integration(row, with_webhook_url=False) for row in rows]
+    return jsonify({"integrations": items, "next_cursor": next_cursor})
 
 
 @blueprint.post("/api/integrations")
@@ -69,6 +76,7 @@ def create_integration():  # type: ignore[no-untyped-def]
     if not plugins.info(body.connector).credential_fields:
         raise BadRequest(f"{body.connector} connects through OAuth; send the user to /api/oauth/start/{body.connector}.")
     _check_credentials(body.connector, body.credentials)
+    check_integration_quota(g.tenant_id, lock=False)  # answered before the provider is asked; the insert counts again
     account = learn_api_key_account(body.connector, body.credentials)
     integration = service.create_integration(
         g.tenant_id,
