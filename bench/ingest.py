@@ -29,6 +29,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
+from typing import Any
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,6 +37,8 @@ from pathlib import Path
 import psycopg
 import redis
 import requests
+
+from hub.testkit.http_server import serve_wsgi
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
@@ -73,6 +76,19 @@ CREATE TABLE floor_events (
     received_at timestamptz NOT NULL DEFAULT now()
 )
 """
+
+
+def stripe_account_api() -> Any:
+    """Stripe's `GET /v1/account`, which the hub asks (with the key) which account a new API-key integration belongs to."""
+    from flask import Flask, jsonify
+
+    api = Flask("bench-stripe-account")
+
+    @api.get("/v1/account")
+    def account() -> Any:
+        return jsonify({"id": "acct_bench", "object": "account"})
+
+    return api
 
 
 def create_stripe_integration(base: str, api_key: str) -> tuple[str, str]:
@@ -125,7 +141,7 @@ def hub_server(preload: int = 0, log_level: str | None = None, **extra_env: str)
             port = free_port()
             log_path = Path(folder) / "gunicorn.log"
             base = f"http://127.0.0.1:{port}"
-            with gunicorn(HUB_APP_SPEC, env, port, log_path) as server:
+            with serve_wsgi(stripe_account_api()) as stripe_url, gunicorn(HUB_APP_SPEC, {**env, "STRIPE_API_BASE_URL": stripe_url}, port, log_path) as server:
                 integration_id, path = create_stripe_integration(base, api_key)
                 setup_seconds = load_history(database_url, tenant_id, integration_id, preload) if preload else 0.0
                 yield HubUnderTest(base, path, database_url, prefix, server, log_path, tenant_id, integration_id, setup_seconds)

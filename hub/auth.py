@@ -15,7 +15,7 @@ from flask import g, request
 
 from hub.errors import BadRequest, Unauthorized
 from hub.ratelimit import limit_tenant
-from hub.tenants import tenant_for_api_key
+from hub.api_keys import tenant_for_api_key
 
 View = TypeVar("View", bound=Callable[..., Any])
 

@@ -87,6 +87,58 @@ def tenants_create(name: str) -> None:
     click.echo("Store the API key now; it is not shown again.", err=True)
 
 
+@tenants_group.group("keys", help="A tenant's API keys (several at once, so rotation needs no downtime).")
+def tenant_keys_group() -> None:
+    pass
+
+
+@tenant_keys_group.command("create", help="Create an API key for the tenant; prints it once.")
+@click.argument("tenant_id")
+@click.option("--name", default=None, help="A label to tell the key apart (1-200 characters).")
+@with_appcontext
+def tenant_keys_create(tenant_id: str, name: str | None) -> None:
+    from hub.api_keys import create_api_key
+    from hub.errors import HubError
+
+    if name is not None and not 1 <= len(name) <= 200:
+        raise click.BadParameter("a name is 1 to 200 characters", param_hint="--name")
+    try:
+        row, key = create_api_key(tenant_id, name)
+    except HubError as error:
+        raise click.ClickException(error.detail) from None
+    click.echo(f"key_id:  {row.id}")
+    click.echo(f"api_key: {key}")
+    click.echo("Store the API key now; it is not shown again.", err=True)
+
+
+@tenant_keys_group.command("list", help="The tenant's live API keys (never the keys themselves).")
+@click.argument("tenant_id")
+@with_appcontext
+def tenant_keys_list(tenant_id: str) -> None:
+    from hub.api_keys import list_api_keys, serialize_api_key
+
+    rows = list_api_keys(tenant_id)
+    if not rows:
+        click.echo("no keys")
+    for row in rows:
+        view = serialize_api_key(row)
+        click.echo(f"{view['id']}  {view['prefix']}...  created={view['created_at']}  last_used={view['last_used_at'] or '-'}  {view['name'] or ''}".rstrip())
+
+
+@tenant_keys_group.command("revoke", help="Revoke an API key; every process refuses it from the next request on.")
+@click.argument("key_id")
+@with_appcontext
+def tenant_keys_revoke(key_id: str) -> None:
+    from hub.api_keys import revoke_api_key
+    from hub.errors import NotFound
+
+    try:
+        revoke_api_key(key_id, tenant_id=None)
+    except NotFound:
+        raise click.ClickException("no such live API key") from None
+    click.echo(f"revoked {key_id}")
+
+
 @click.group("keys", help="Encryption key ring.")
 def keys_group() -> None:
     pass

@@ -201,6 +201,9 @@ class PluginHost:
     def oauth_account(self, connector_id: str, *, token: Mapping[str, Any], session: Any) -> AccountInfo | None:
         return self._call(connector_id, "oauth_account", token=token, session=session, settings=self.settings_for(connector_id))
 
+    def api_key_account(self, connector_id: str, *, session: Any, credentials: Mapping[str, Any]) -> AccountInfo | None:
+        return self._call(connector_id, "api_key_account", session=session, credentials=credentials, settings=self.settings_for(connector_id))
+
     def verify_signature(self, connector_id: str, *, request: WebhookRequest, credentials: Mapping[str, Any] | None, now: float | None = None) -> bool:
         verdict = self._call(
             connector_id,

@@ -47,6 +47,29 @@ class Conflict(HubError):
     status, title, slug = 409, "Conflict", "conflict"
 
 
+class CredentialsRefused(BadRequest):
+    """The provider refused the credentials a tenant posted; nothing was stored.
+
+    Connectors raise it (as `hub.types.CredentialsRefused`) from
+    `api_key_account`; the core answers with its own detail, never the
+    connector's message.
+    """
+
+    title, slug = "Credentials refused", "credentials-refused"
+
+
+class IntegrationQuotaExceeded(Conflict):
+    """The tenant already has `HUB_MAX_INTEGRATIONS_PER_TENANT` integrations."""
+
+    title, slug = "Integration quota exceeded", "integration-quota-exceeded"
+
+
+class ApiKeyLimitReached(Conflict):
+    """The tenant already holds the most live API keys it may; revoke one first."""
+
+    title, slug = "API key limit reached", "api-key-limit-reached"
+
+
 class Gone(HubError):
     status, title, slug = 410, "Gone", "gone"
 
@@ -61,6 +84,12 @@ class RateLimited(HubError):
 
 class ServiceUnavailable(HubError):
     status, title, slug = 503, "Service unavailable", "service-unavailable"
+
+
+class ProviderUnavailable(ServiceUnavailable):
+    """The provider could not be asked (unreachable, timed out, answered 5xx); nothing was stored, retry later."""
+
+    title, slug = "Provider unavailable", "provider-unavailable"
 
 
 class ConnectorNotConfigured(ServiceUnavailable):

@@ -382,8 +382,9 @@ def list_events(
 def replay_event(tenant_id: str, event_id: str) -> tuple[str, list[jobs.Dispatch]]:
     """Deliver the event to the processors again; returns the job id and what to enqueue.
 
-    An event that is still on its way (pending, processing or waiting to
-    retry) keeps its job: replaying it again does not queue it twice.
+    An event that is still on its way (pending, processing, waiting to
+    retry, or paused with its integration) keeps its job: replaying it
+    again does not queue it twice.
     """
     row = get_event(tenant_id, event_id)
     live = jobs.live_job(kind="event", event_id=row.id)

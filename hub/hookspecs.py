@@ -36,6 +36,21 @@ def oauth_account(token: Mapping[str, Any], session: Any, settings: Mapping[str,
 
 
 @hookspec
+def api_key_account(session: Any, credentials: Mapping[str, Any], settings: Mapping[str, str]):  # type: ignore[no-untyped-def]
+    """Which provider account API-key credentials belong to, asked of the provider with those credentials.
+
+    Called when an API-key integration is created and whenever its
+    credentials change. The answer is the only source of the integration's
+    `external_account_id`, which routes app-level webhooks: a tenant must
+    not be able to name another tenant's account. Returns
+    `hub.types.AccountInfo`, or None when the credentials work but name no
+    account (the integration then gets no app-level events). Raise
+    `hub.types.CredentialsRefused` when the provider refuses the
+    credentials; any other exception means the provider could not be asked.
+    """
+
+
+@hookspec
 def verify_signature(request: Any, credentials: Mapping[str, Any] | None, settings: Mapping[str, str], now: float):  # type: ignore[no-untyped-def]
     """Check a webhook's signature over the raw body. Returns True only when valid and fresh."""
 

@@ -16,7 +16,7 @@ failure budget (429 past it, 401 before).
 `webhook_secret` names either one integration (its own endpoint) or a
 connector app (one URL for every account; each event names its account and
 is stored for every live integration of that account, in every tenant that
-connected it).
+connected it, whose account the provider itself named: see hub.accounts).
 """
 
 from __future__ import annotations
@@ -161,6 +161,7 @@ def _recipients(endpoint: Endpoint, event: NormalizedEvent) -> list[Recipient]:
         sa.select(Integration.tenant_id, Integration.id).where(
             Integration.connector == endpoint.connector,
             Integration.external_account_id == event.account,
+            Integration.account_verified_at.is_not(None),  # an account the provider named, never a claim
             Integration.deleted_at.is_(None),
             Integration.status.not_in(ENDPOINT_GONE_STATUSES),
         )

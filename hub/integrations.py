@@ -16,8 +16,10 @@ from typing import Any
 import sqlalchemy as sa
 
 from hub.crypto import integration_context
-from hub.errors import BadRequest, Conflict, NotFound
+from hub.errors import BadRequest, Conflict, HubError, NotFound
 from hub.models import Integration, db, isoformat, new_id, utcnow
+from hub.pagination import DEFAULT_PAGE_LIMIT, decode_cursor, encode_cursor
+from hub.quotas import check_integration_quota
 from hub.state import current_hub
 from hub.tenants import hash_secret
 
@@ -49,9 +51,20 @@ def create_integration(
     status: str = "active",
     commit: bool = True,
 ) -> Integration:
-    """Store a new integration; credentials and its webhook secret are sealed to this row."""
+    """Store a new integration; credentials and its webhook secret are sealed to this row.
+
+    `external_account_id` must be what the provider said (see hub.accounts),
+    never a caller's claim: it routes app-level webhooks, so it is stored
+    as verified. Within the tenant's integration quota, counted under the
+    tenant's lock in the transaction that inserts.
+    """
     if status not in STATUSES:
         raise BadRequest(f"Unknown status; expected one of {', '.join(STATUSES)}.")
+    try:
+        check_integration_quota(tenant_id)
+    except HubError:
+        db.session.rollback()
+        raise
     integration_id = new_id()
     secret = new_webhook_secret()
     keyring = current_hub().keyring
@@ -62,6 +75,7 @@ def create_integration(
         name=name,
         status=status,
         external_account_id=external_account_id,
+        account_verified_at=utcnow() if external_account_id is not None else None,
         end_user_id=end_user_id,
         webhook_secret_hash=hash_secret(secret),
         webhook_secret_ciphertext=_seal_webhook_secret(tenant_id, integration_id, secret),
@@ -120,8 +134,13 @@ def update_integration_credentials(
     expected_version: int | None = None,
     token_expires_at: datetime | None = _UNSET,
     status: str | None = None,
+    external_account_id: str | None = _UNSET,
 ) -> Integration:
-    """Replace the credentials; with `expected_version`, fail with Conflict if another writer won."""
+    """Replace the credentials; with `expected_version`, fail with Conflict if another writer won.
+
+    `external_account_id`, when given, is what the provider said the new
+    credentials belong to (None: no account), written with them.
+    """
     integration = get_integration_by_id(tenant_id, integration_id)
     version = integration.version if expected_version is None else expected_version
     values: dict[str, Any] = {
@@ -136,6 +155,9 @@ def update_integration_credentials(
         values["token_expires_at"] = token_expires_at
     if status is not None:
         values["status"] = status
+    if external_account_id is not _UNSET:
+        values["external_account_id"] = external_account_id
+        values["account_verified_at"] = utcnow() if external_account_id is not None else None
     result = db.session.execute(
         sa.update(Integration)
         .where(Integration.id == integration_id, Integration.tenant_id == tenant_id, Integration.version == version)
@@ -150,13 +172,35 @@ def update_integration_credentials(
     return integration
 
 
-def get_tenant_integrations(tenant_id: str, *, connector: str | None = None, status: str | None = None) -> list[Integration]:
+def list_integrations(
+    tenant_id: str,
+    *,
+    connector: str | None = None,
+    status: str | None = None,
+    limit: int = DEFAULT_PAGE_LIMIT,
+    cursor: str | None = None,
+) -> tuple[list[Integration], str | None]:
+    """The tenant's live integrations, oldest first, one page at a time; and the cursor of the next page."""
+    if status is not None and status not in STATUSES:
+        raise BadRequest(f"Unknown status; expected one of {', '.join(STATUSES)}.")
     query = sa.select(Integration).where(Integration.tenant_id == tenant_id, Integration.deleted_at.is_(None))
     if connector:
         query = query.where(Integration.connector == connector)
     if status:
         query = query.where(Integration.status == status)
-    return list(db.session.execute(query.order_by(Integration.created_at, Integration.id)).scalars())
+    if cursor:
+        created_at, last_id = decode_cursor(cursor)
+        query = query.where(
+            sa.or_(
+                Integration.created_at > created_at,
+                sa.and_(Integration.created_at == created_at, Integration.id > last_id),
+            )
+        )
+    rows = list(db.session.execute(query.order_by(Integration.created_at, Integration.id).limit(limit + 1)).scalars())
+    if len(rows) <= limit:
+        return rows, None
+    rows = rows[:limit]
+    return rows, encode_cursor(rows[-1].created_at, rows[-1].id)
 
 
 def delete_integration(tenant_id: str, integration_id: str) -> Integration:
@@ -200,16 +244,20 @@ def webhook_url(integration: Integration) -> str:
     return f"{base}/api/webhooks/{integration.connector}/{webhook_secret_of(integration)}"
 
 
-def serialize_integration(integration: Integration) -> dict[str, Any]:
-    """The API view of an integration: never any credential."""
-    return {
+def serialize_integration(integration: Integration, *, with_webhook_url: bool = True) -> dict[str, Any]:
+    """The API view of an integration: never any credential.
+
+    `webhook_url` holds the integration's webhook secret, which must be
+    decrypted; lists leave it out, so a row whose ciphertext does not open
+    never takes a whole list down with it.
+    """
+    view = {
         "id": integration.id,
         "connector": integration.connector,
         "name": integration.name,
         "status": integration.status,
         "external_account_id": integration.external_account_id,
         "end_user_id": integration.end_user_id,
-        "webhook_url": webhook_url(integration),
         "token_expires_at": isoformat(integration.token_expires_at),
         "last_synced_at": isoformat(integration.last_synced_at),
         "health_status": integration.health_status,
@@ -217,3 +265,6 @@ def serialize_integration(integration: Integration) -> dict[str, Any]:
         "created_at": isoformat(integration.created_at),
         "updated_at": isoformat(integration.updated_at),
     }
+    if with_webhook_url:
+        view["webhook_url"] = webhook_url(integration)
+    return view

@@ -11,7 +11,8 @@ processors must be idempotent, and finishing is idempotent by the lease.
 
 Statuses: pending → processing → done; processing → failed (retry later,
 with exponential backoff and jitter) → processing ...; after the last
-attempt, dead. An event's status mirrors its event job.
+attempt, dead. An event's status mirrors its event job. A job of a
+disabled integration is paused instead of run (see hub.pausing).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from hub.models import Job, WebhookEvent, db, new_id, utcnow
+from hub.models import Integration, Job, WebhookEvent, db, new_id, utcnow
 from hub.state import current_hub
 
 QUEUES = ("webhooks", "sync", "automation")
@@ -36,7 +37,11 @@ JOBS = Job.__table__
 J = JOBS.c
 EVENTS = WebhookEvent.__table__
 E = EVENTS.c
-LIVE_STATUSES = ("pending", "processing", "failed")
+PAUSED = "paused"
+# Unfinished: the job will still run (a paused one once its integration is enabled).
+LIVE_STATUSES = ("pending", "processing", "failed", PAUSED)
+# The one integration status whose jobs wait instead of running.
+PAUSING_STATUS = "disabled"
 MAX_BACKOFF_SECONDS = 3600.0
 RELAY_BATCH = 500
 ERROR_TEXT_LIMIT = 500
@@ -174,6 +179,11 @@ def claim_batch(queue: str, limit: int) -> list[Claim]:
     if not rows:
         db.session.rollback()
         return []
+    parked = _park_paused(rows, owner, now)
+    rows = [row for row in rows if row.id not in parked]
+    if not rows:
+        db.session.commit()
+        return []
     event_ids = [row.event_id for row in rows if row.kind == "event" and row.event_id]
     if event_ids:
         db.session.execute(
@@ -185,6 +195,58 @@ def claim_batch(queue: str, limit: int) -> list[Claim]:
         Claim(row.id, owner, row.queue, row.kind, row.tenant_id, row.event_id, row.integration_id, row.attempts, row.max_attempts)
         for row in rows
     ]
+
+
+def _park_paused(rows: list[Any], owner: str, now: datetime) -> set[str]:
+    """In the claim's transaction: park the just-claimed jobs whose integration is disabled; returns their ids.
+
+    The attempt the claim counted is given back and the event is left as it
+    was (`pending`, or `failed` awaiting its retry): a paused job has not run.
+    """
+    integration_ids = {row.integration_id for row in rows if row.integration_id}
+    if not integration_ids:
+        return set()
+    disabled = set(
+        db.session.execute(
+            sa.select(Integration.id).where(Integration.id.in_(integration_ids), Integration.status == PAUSING_STATUS)
+        ).scalars()
+    )
+    parked = {row.id for row in rows if row.integration_id in disabled}
+    if parked:
+        db.session.execute(
+            sa.update(JOBS)
+            .where(J.id.in_(parked), J.lease_owner == owner)
+            .values(status=PAUSED, attempts=J.attempts - 1, lease_owner=None, lease_expires_at=None, updated_at=now)
+        )
+    return parked
+
+
+def unpark_jobs(integration_id: str) -> list[Dispatch]:
+    """In the caller's transaction: the integration's paused jobs become due again; returns what to enqueue after commit."""
+    now = utcnow()
+    redispatch = now + timedelta(seconds=_settings()["HUB_JOB_REDISPATCH_SECONDS"])
+    rows = db.session.execute(
+        sa.update(JOBS)
+        .where(J.integration_id == integration_id, J.status == PAUSED)
+        .values(status="pending", run_at=now, lease_expires_at=redispatch, updated_at=now)
+        .returning(J.id, J.queue)
+    ).all()
+    return [Dispatch(row.id, row.queue) for row in rows]
+
+
+def _unpark_resumed(now: datetime, redispatch: datetime, limit: int) -> list[Dispatch]:
+    """Paused jobs whose integration is no longer disabled (an un-park missed by a racing claim) become due again."""
+    resumed = sa.and_(
+        J.status == PAUSED,
+        ~sa.select(Integration.id).where(Integration.id == J.integration_id, Integration.status == PAUSING_STATUS).exists(),
+    )
+    rows = db.session.execute(
+        sa.update(JOBS)
+        .where(J.status == PAUSED, J.id.in_(sa.select(J.id).where(resumed).limit(limit)))
+        .values(status="pending", run_at=now, lease_expires_at=redispatch, updated_at=now)
+        .returning(J.id, J.queue)
+    ).all()
+    return [Dispatch(row.id, row.queue) for row in rows]
 
 
 def finish_many(claims: list[Claim]) -> list[Claim]:
@@ -327,7 +389,8 @@ def relay_jobs(limit: int = RELAY_BATCH) -> list[Dispatch]:
 
     A job that died on its last attempt becomes dead. Each update repeats
     its condition, so a consumer claiming the same row at the same moment
-    wins or loses cleanly.
+    wins or loses cleanly. Paused jobs of an integration that is no longer
+    disabled are handed out again too.
     """
     now = utcnow()
     redispatch = now + timedelta(seconds=_settings()["HUB_JOB_REDISPATCH_SECONDS"])
@@ -354,8 +417,9 @@ def relay_jobs(limit: int = RELAY_BATCH) -> list[Dispatch]:
         .values(status=sa.case((J.status == "processing", "pending"), else_=J.status), lease_owner=None, lease_expires_at=redispatch, updated_at=now)
         .returning(J.id, J.queue)
     ).all()
+    resumed = _unpark_resumed(now, redispatch, limit)
     db.session.commit()
-    return [Dispatch(row.id, row.queue) for row in rows]
+    return [Dispatch(row.id, row.queue) for row in rows] + resumed
 
 
 def mark_enqueue_lost(job_ids: list[str]) -> None:

@@ -90,7 +90,10 @@ class ApiKey(db.Model):
     tenant_id: Mapped[str] = mapped_column(sa.ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
     key_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
     prefix: Mapped[str] = mapped_column(sa.String(16))
+    name: Mapped[str | None] = mapped_column(sa.String(200), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # Written at most once a minute per key (see hub.api_keys), never on every request.
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
 
 
@@ -108,7 +111,11 @@ class Integration(db.Model):
     connector: Mapped[str] = mapped_column(sa.String(64))
     name: Mapped[str] = mapped_column(sa.String(200))
     status: Mapped[str] = mapped_column(sa.String(32), default="active")
+    # The provider account this integration's app-level events are routed by. Only
+    # ever learned from the provider, never from a request (see hub.accounts).
     external_account_id: Mapped[str | None] = mapped_column(sa.String(255), nullable=True)
+    # When the provider confirmed `external_account_id`; app-level routing requires it.
+    account_verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     end_user_id: Mapped[str | None] = mapped_column(sa.String(255), nullable=True)
     webhook_secret_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
     webhook_secret_ciphertext: Mapped[str] = mapped_column(sa.Text)
@@ -215,7 +222,9 @@ class Job(db.Model):
     """The outbox: the durable truth of queued work. Huey only carries the job id.
 
     status: pending (waiting to run), processing (claimed under a lease),
-    failed (will retry at `run_at`), done, dead (attempts exhausted).
+    failed (will retry at `run_at`), done, dead (attempts exhausted), paused
+    (its integration is disabled: it waits, with no attempt spent, until the
+    integration is enabled again; see hub.pausing).
     lease_expires_at: while pending, the moment the relay may assume the
     enqueue was lost; while processing, the moment the relay may assume the
     consumer died. lease_owner is the claim token that alone may finish it.
@@ -233,6 +242,11 @@ class Job(db.Model):
         sa.Index(
             "ix_jobs_sync_integration", "integration_id", "status",
             postgresql_where=sa.text("kind = 'sync'"), sqlite_where=sa.text("kind = 'sync'"),
+        ),
+        # Jobs waiting for their disabled integration, found again when it is enabled.
+        sa.Index(
+            "ix_jobs_paused", "integration_id",
+            postgresql_where=sa.text("status = 'paused'"), sqlite_where=sa.text("status = 'paused'"),
         ),
     )
 

@@ -4,8 +4,10 @@ The tenant and end user always come from the caller's credentials at start
 and travel in the server-side state, never in a URL the browser could edit.
 `return_to` is checked at start against FRONTEND_URL (same origin, under its
 path), so the callback can only ever redirect to the host's own frontend.
-A provider's refusal or a failed code exchange redirects back with
-`status=error` and stores nothing.
+A provider's refusal, a failed code exchange or a tenant at its integration
+quota redirects back with `status=error` and stores nothing. The account an
+integration routes app-level webhooks by comes from the token response or a
+call with the new token (`oauth_account`), never from the request.
 """
 
 from __future__ import annotations
@@ -22,7 +24,8 @@ import requests
 from authlib.integrations.base_client.errors import OAuthError
 
 from hub import integrations
-from hub.errors import BadRequest, Conflict, HubError
+from hub.accounts import checked_account
+from hub.errors import BadRequest, Conflict, HubError, IntegrationQuotaExceeded
 from hub.http import provider_session
 from hub.leases import hold_with_session
 from hub.locks import LockNotAcquired
@@ -142,13 +145,14 @@ def complete_authorization(connector_id: str, params: Mapping[str, str], *, brow
     try:
         with provider_session(credentials) as session:
             account = current_hub().plugins.oauth_account(connector_id, token=dict(token), session=session)
-        if account is not None and not isinstance(account, AccountInfo):
-            raise TypeError("oauth_account must return hub.types.AccountInfo")
+        account = checked_account(connector_id, account)
     except Exception as error:  # a connector's failure must end the flow cleanly, never with a 500
         log.warning("the %s connector could not identify the account: %s", connector_id, type(error).__name__)
         return failed("account_lookup_failed")
     try:
         integration = save_connection(pending, credentials, expires_at, account)
+    except IntegrationQuotaExceeded:
+        return failed("integration_quota_exceeded")
     except (LockNotAcquired, Conflict):
         return failed("temporarily_unavailable")
     log.info("connected integration %s (%s) for tenant %s", integration.id, connector_id, pending.tenant_id)
@@ -181,7 +185,8 @@ def save_connection(
         while True:
             try:
                 return integrations.update_integration_credentials(
-                    pending.tenant_id, existing.id, credentials, token_expires_at=expires_at, status=status
+                    pending.tenant_id, existing.id, credentials, token_expires_at=expires_at, status=status,
+                    external_account_id=account.external_account_id,
                 )
             except Conflict:  # a token refresh wrote in between; the new grant wins, on the newest version
                 attempts_left -= 1

@@ -52,6 +52,12 @@ def renew_subscriptions() -> dict[str, int]:
     return renew_all_subscriptions()
 
 
+def verify_accounts() -> dict[str, int]:
+    from hub.accounts import verify_accounts as verify
+
+    return verify()
+
+
 def prune_jobs() -> int:
     return jobs.prune_finished_jobs(timedelta(days=current_hub().settings["HUB_JOB_RETENTION_DAYS"]))
 
@@ -70,6 +76,7 @@ def _schedule() -> list[tuple[str, float, Callable[[], Any]]]:
         ("refresh-tokens", 5 * 60, refresh_tokens),
         ("health-checks", float(settings["HUB_HEALTH_CHECK_INTERVAL_SECONDS"]), check_health),
         ("renew-subscriptions", 6 * 3600, renew_subscriptions),
+        ("verify-accounts", 600, verify_accounts),
         ("prune-jobs", 24 * 3600, prune_jobs),
         ("prune-events", 3600, prune_events),
     ]

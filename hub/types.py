@@ -2,7 +2,8 @@
 
 Hooks receive and return only these (and builtins), never database rows,
 queue handles or keys, so a connector package depends on nothing of the
-core but this module and `hub.hookimpl`.
+core but this module and `hub.hookimpl`. `CredentialsRefused` is the one
+exception a hook raises on purpose (see `api_key_account`).
 """
 
 from __future__ import annotations
@@ -11,6 +12,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
+
+from hub.errors import CredentialsRefused
+
+__all__ = [
+    "AccountInfo", "AuthKind", "ConnectorInfo", "CredentialsRefused", "HealthResult", "NormalizedEvent",
+    "OAuthConfig", "SyncResult", "WebhookRequest", "WebhookResponse", "WebhookRouting",
+]
 
 AuthKind = Literal["oauth2", "api_key", "none"]
 WebhookRouting = Literal["integration", "app", "both", "none"]
@@ -62,7 +70,11 @@ class OAuthConfig:
 
 @dataclass(frozen=True)
 class AccountInfo:
-    """The provider account an OAuth grant belongs to (dedupes re-connects)."""
+    """The provider account a grant or an API key belongs to, as the provider named it.
+
+    Dedupes re-connects, and routes the events that arrive at the
+    connector's app-level URL (`NormalizedEvent.account` must match it).
+    """
 
     external_account_id: str
     display_name: str | None = None

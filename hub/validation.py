@@ -36,11 +36,14 @@ class StrictBody(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, str_strip_whitespace=False)
 
 
-def parse_json_body(request: Request, model: type[Model]) -> Model:
+def parse_json_body(request: Request, model: type[Model], *, optional: bool = False) -> Model:
+    """The body as `model`; with `optional`, an empty body stands for `{}` (every field has a default)."""
+    raw = read_body(request, int(current_app.config["HUB_MAX_REQUEST_BYTES"]))
+    if optional and not raw:
+        return model.model_validate({})
     mimetype = request.mimetype or ""
     if mimetype != "application/json" and not mimetype.endswith("+json"):
         raise BadRequest("The request body must be JSON (Content-Type: application/json).")
-    raw = read_body(request, int(current_app.config["HUB_MAX_REQUEST_BYTES"]))
     try:
         data: Any = json.loads(raw)
     except (ValueError, UnicodeDecodeError):

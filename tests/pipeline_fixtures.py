@@ -47,8 +47,10 @@ class Pipeline:
     def __post_init__(self) -> None:
         self.client = self.app.test_client()
 
-    def create_integration(self, signing_secret: str = "whsig_integration_secret", tenant: TenantCredentials | None = None, **extra: Any) -> dict[str, Any]:
-        body = {"connector": "signed", "name": "Test account", "credentials": {"api_key": "key_123456", "signing_secret": signing_secret}}
+    def create_integration(
+        self, signing_secret: str = "whsig_integration_secret", tenant: TenantCredentials | None = None, api_key: str = "key_123456", **extra: Any
+    ) -> dict[str, Any]:
+        body = {"connector": "signed", "name": "Test account", "credentials": {"api_key": api_key, "signing_secret": signing_secret}}
         body.update(extra)
         response = self.client.post("/api/integrations", json=body, headers=(tenant or self.tenant).headers)
         assert response.status_code == 201, response.json
@@ -136,6 +138,39 @@ def _build_pipeline(request: pytest.FixtureRequest, backend: str, make_app: AppF
     assert "signed" in app.extensions["hub"].plugins.connectors, app.extensions["hub"].plugins.broken
     environ = {"PYTHONPATH": os.pathsep.join([str(signed_distribution), str(REPO_ROOT)]), "HUBTEST_RECORD_DIR": str(record_dir)}
     return Pipeline(app=app, tenant=_make_tenant(app, "Acme"), record_dir=record_dir, environ=environ, config=dict(app.config))
+
+
+@dataclass
+class FakeSignedAccounts:
+    """The `signed` provider's `/account`: which account an API key belongs to (401 for keys it does not know)."""
+
+    accounts: dict[str, str] = field(default_factory=dict)
+
+    def app(self) -> Any:
+        from flask import Flask, jsonify, request
+
+        api = Flask("fake-signed-accounts")
+
+        @api.get("/account")
+        def account() -> Any:
+            key = (request.headers.get("Authorization") or "").removeprefix("Bearer ")
+            if key not in self.accounts:
+                return jsonify({"error": "unknown key"}), 401
+            return jsonify({"account": self.accounts[key]})
+
+        return api
+
+
+@pytest.fixture
+def signed_accounts(pipeline: Pipeline) -> Any:
+    """Point the `signed` connector at a fake provider that names the account of each API key."""
+    from hub.testkit.http_server import serve_wsgi
+
+    fake = FakeSignedAccounts()
+    with serve_wsgi(fake.app()) as url:
+        plugins = pipeline.app.extensions["hub"].plugins
+        plugins.config = {**plugins.config, "SIGNED_API_BASE_URL": url}
+        yield fake
 
 
 @pytest.fixture(params=QUEUE_BACKENDS)

@@ -61,8 +61,9 @@ def stripe_post(client, path: str, body: bytes, secret: str):
 
 
 @pytest.fixture
-def stripe_app(make_app):
-    return make_app(STRIPE_WEBHOOK_SECRET=STRIPE_PLATFORM_SECRET)
+def stripe_app(make_app, stripe_api):
+    stripe_api.key_of("acct_1ApiKeyAccount", "rk_test_abc123")
+    return make_app(STRIPE_WEBHOOK_SECRET=STRIPE_PLATFORM_SECRET, STRIPE_API_BASE_URL=stripe_api.base_url)
 
 
 def test_stripe_endpoint_of_an_api_key_integration(stripe_app):

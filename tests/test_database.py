@@ -17,7 +17,7 @@ from hub.integrations import (
     delete_integration,
     get_integration_by_id,
     get_integration_with_credentials,
-    get_tenant_integrations,
+    list_integrations,
     update_integration_credentials,
     update_integration_status,
 )
@@ -90,7 +90,7 @@ def test_every_service_function_is_tenant_scoped(app, tenant, other_tenant):
         ):
             with pytest.raises(NotFound):
                 call()
-        assert get_tenant_integrations(other_tenant.id) == []
+        assert list_integrations(other_tenant.id) == ([], None)
         assert get_integration_with_credentials(tenant.id, row.id)[1] == {"api_key": "k"}
 
 

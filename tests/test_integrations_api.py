@@ -12,6 +12,15 @@ from hub.models import Integration, db
 
 STRIPE_KEY = "rk_test_51SecretRestrictedKey0000"
 WEBHOOK_SIGNING_SECRET = "whsec_TopSecretSigningValue"
+STRIPE_ACCOUNT = "acct_1MainAccount"
+
+
+@pytest.fixture
+def app(make_app, stripe_api):
+    """Stripe keys are checked with Stripe (`GET /v1/account`): here, a fake that knows these keys."""
+    for key in (STRIPE_KEY, "rk_new", "rk_rolled"):
+        stripe_api.key_of(STRIPE_ACCOUNT, key)
+    return make_app(STRIPE_API_BASE_URL=stripe_api.base_url)
 
 
 def create(client, tenant, **overrides):
@@ -39,11 +48,14 @@ def test_create_and_read_an_api_key_integration(client, tenant):
     body = created.json
     assert body["connector"] == "stripe" and body["status"] == "active"
     assert body["webhook_url"].startswith("http://hub.test/api/webhooks/stripe/whk_")
+    assert body["external_account_id"] == STRIPE_ACCOUNT, "learned from Stripe"
     fetched = client.get(f"/api/integrations/{body['id']}", headers=tenant.headers)
     assert fetched.status_code == 200
     assert fetched.json == body
     listed = client.get("/api/integrations", headers=tenant.headers)
     assert [i["id"] for i in listed.json["integrations"]] == [body["id"]]
+    assert listed.json["next_cursor"] is None
+    assert listed.json["integrations"][0] == {k: v for k, v in body.items() if k != "webhook_url"}, "lists never decrypt"
 
 
 def test_credentials_never_appear_in_responses(client, tenant):
@@ -118,6 +130,7 @@ BAD_BODIES = [
     ("missing required credential", "application/json", json.dumps({"connector": "stripe", "name": "a", "credentials": {"webhook_secret": "whsec_1"}}).encode()),
     ("unknown credential", "application/json", json.dumps({"connector": "stripe", "name": "a", "credentials": {"api_key": "k", "password": "p"}}).encode()),
     ("oauth-only connector", "application/json", json.dumps({"connector": "slack", "name": "a", "credentials": {"token": "k"}}).encode()),
+    ("claimed account id", "application/json", json.dumps({"connector": "stripe", "name": "a", "credentials": {"api_key": STRIPE_KEY}, "external_account_id": "acct_1MainAccount"}).encode()),
     ("invalid utf-8", "application/json", b'{"name": "\xff"}'),
 ]
 
@@ -155,7 +168,7 @@ def test_patch_renames_disables_and_replaces_credentials(app, client, tenant):
         assert integration.version == 2
 
 
-@pytest.mark.parametrize("body", [{}, {"status": "needs_reauth"}, {"status": "bogus"}, {"name": ""}, {"tenant_id": "x"}, {"credentials": {"api_key": 3}}, {"credentials": {"nope": "x"}}])
+@pytest.mark.parametrize("body", [{}, {"status": "needs_reauth"}, {"status": "bogus"}, {"name": ""}, {"tenant_id": "x"}, {"credentials": {"api_key": 3}}, {"credentials": {"nope": "x"}}, {"external_account_id": "acct_other"}])
 def test_bad_patches_get_400_and_change_nothing(client, tenant, body):
     integration_id = create(client, tenant).json["id"]
     before = client.get(f"/api/integrations/{integration_id}", headers=tenant.headers).json

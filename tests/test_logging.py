@@ -61,7 +61,17 @@ def test_exceptions_in_logs_are_redacted(log_stream):
     assert "oauth failed" in text
 
 
-def test_request_logs_carry_request_and_tenant_ids(client, tenant, log_stream):
+@pytest.fixture
+def stripe_app(make_app, stripe_api):
+    stripe_api.key_of("acct_1LoggedAccount", KNOWN_SECRETS["stripe key"])
+    return make_app(STRIPE_API_BASE_URL=stripe_api.base_url)
+
+
+def test_request_logs_carry_request_and_tenant_ids(stripe_app, log_stream):
+    from hub.testing import _make_tenant
+
+    tenant = _make_tenant(stripe_app, "Acme")
+    client = stripe_app.test_client()
     response = client.post(
         "/api/integrations",
         json={"connector": "stripe", "name": "a", "credentials": {"api_key": KNOWN_SECRETS["stripe key"], "webhook_secret": KNOWN_SECRETS["signing secret"]}},

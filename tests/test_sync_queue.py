@@ -40,6 +40,10 @@ class FakeProvider:
             last = f"e{numbers[-1]}" if page else after
             return jsonify({"events": page, "cursor": last, "has_more": bool(page) and numbers[-1] < self.total})
 
+        @api.get("/account")
+        def account():  # type: ignore[no-untyped-def]
+            return jsonify({"account": "acct_synced"})
+
         return api
 
 

@@ -170,10 +170,11 @@ def test_malformed_body_under_a_valid_signature_is_400(pipeline, body):
     _refused(pipeline, pipeline.deliver(integration["path"], body, secret=integration["signing_secret"]), 400)
 
 
-def test_app_level_delivery_routes_to_every_live_integration_of_the_account(pipeline, other_tenant):
-    first = pipeline.create_integration(external_account_id="acct_42")
-    second = pipeline.create_integration(external_account_id="acct_42", tenant=other_tenant)
-    pipeline.create_integration(external_account_id="acct_other")
+def test_app_level_delivery_routes_to_every_live_integration_of_the_account(pipeline, other_tenant, signed_accounts):
+    signed_accounts.accounts.update({"key_first": "acct_42", "key_second": "acct_42", "key_third": "acct_other"})
+    first = pipeline.create_integration(api_key="key_first")
+    second = pipeline.create_integration(api_key="key_second", tenant=other_tenant)
+    pipeline.create_integration(api_key="key_third")
     response = pipeline.deliver(pipeline.app_path(), {**event("evt_app"), "account": "acct_42"}, secret=APP_SECRET)
     assert response.json == {"status": "accepted"}
     stored = pipeline.rows(WebhookEvent)
@@ -183,8 +184,9 @@ def test_app_level_delivery_routes_to_every_live_integration_of_the_account(pipe
     assert again.json == {"status": "duplicate"}
 
 
-def test_app_level_delivery_needs_the_app_secret(pipeline):
-    pipeline.create_integration(external_account_id="acct_42")
+def test_app_level_delivery_needs_the_app_secret(pipeline, signed_accounts):
+    signed_accounts.accounts["key_123456"] = "acct_42"
+    pipeline.create_integration()
     response = pipeline.deliver(pipeline.app_path(), {**event(), "account": "acct_42"}, secret="whsig_integration_secret")
     _refused(pipeline, response, 401)
 

@@ -8,10 +8,14 @@ from flask import Blueprint, g, jsonify, request
 from pydantic import Field
 
 from hub import integrations as service
+from hub.accounts import learn_api_key_account
 from hub.auth import require_tenant
 from hub.disconnect import disconnect_integration
 from hub.errors import BadRequest, Conflict, NotFound
+from hub.pagination import parse_limit
+from hub.pausing import TENANT_SWITCHABLE_STATUSES, switch_status
 from hub.queues import enqueue
+from hub.quotas import check_integration_quota
 from hub.state import current_hub
 from hub.syncing import request_sync
 from hub.validation import NO_NUL_PATTERN, StrictBody, parse_json_body
@@ -27,10 +31,11 @@ CredentialValue = Annotated[str, Field(max_length=MAX_CREDENTIAL_CHARS)]
 
 
 class CreateIntegration(StrictBody):
+    """No `external_account_id`: the account is learned from the provider (hub.accounts), never claimed."""
+
     connector: str = Field(min_length=1, max_length=64)
     name: str = Name
     credentials: dict[CredentialName, CredentialValue]
-    external_account_id: str | None = Field(default=None, max_length=255)
 
 
 class UpdateIntegration(StrictBody):
@@ -40,10 +45,6 @@ class UpdateIntegration(StrictBody):
     name: str | None = Field(default=None, min_length=1, max_length=200, pattern=NO_NUL_PATTERN)
     status: Literal["active", "disabled"] | None = None
     credentials: dict[CredentialName, CredentialValue | None] | None = None
-
-
-# Statuses a tenant may switch between; the others are the provider's verdict and need a reconnect.
-TENANT_SWITCHABLE_STATUSES = ("active", "disabled")
 
 
 def _check_credentials(connector_id: str, credentials: dict[str, Any]) -> None:
@@ -59,10 +60,15 @@ def _check_credentials(connector_id: str, credentials: dict[str, Any]) -> None:
 @blueprint.get("/api/integrations")
 @require_tenant
 def list_integrations():  # type: ignore[no-untyped-def]
-    connector = request.args.get("connector") or None
-    status = request.args.get("status") or None
-    rows = service.get_tenant_integrations(g.tenant_id, connector=connector, status=status)
-    return jsonify({"integrations": [service.serialize_integration(row) for row in rows]})
+    rows, next_cursor = service.list_integrations(
+        g.tenant_id,
+        connector=request.args.get("connector") or None,
+        status=request.args.get("status") or None,
+        limit=parse_limit(request.args.get("limit")),
+        cursor=request.args.get("cursor") or None,
+    )
+    items = [service.serialize_integration(row, with_webhook_url=False) for row in rows]
+    return jsonify({"integrations": items, "next_cursor": next_cursor})
 
 
 @blueprint.post("/api/integrations")
@@ -75,12 +81,14 @@ def create_integration():  # type: ignore[no-untyped-def]
     if not plugins.info(body.connector).credential_fields:
         raise BadRequest(f"{body.connector} connects through OAuth; send the user to /api/oauth/start/{body.connector}.")
     _check_credentials(body.connector, body.credentials)
+    check_integration_quota(g.tenant_id, lock=False)  # answered before the provider is asked; the insert counts again
+    account = learn_api_key_account(body.connector, body.credentials)
     integration = service.create_integration(
         g.tenant_id,
         connector=body.connector,
         name=body.name,
         credentials=body.credentials,
-        external_account_id=body.external_account_id,
+        external_account_id=account.external_account_id if account is not None else None,
     )
     return jsonify(service.serialize_integration(integration)), 201
 
@@ -101,20 +109,25 @@ def update_integration(integration_id: str):  # type: ignore[no-untyped-def]
     if body.status is not None and integration.status not in TENANT_SWITCHABLE_STATUSES:
         raise Conflict(f"The integration is {integration.status}; connect it again instead of changing its status.")
     if body.credentials is not None:
-        if current_hub().plugins.connectors.get(integration.connector) is None:
+        connector, version = integration.connector, integration.version
+        if current_hub().plugins.connectors.get(connector) is None:
             raise BadRequest("The connector of this integration is not installed.")
-        if not current_hub().plugins.info(integration.connector).credential_fields:
+        if not current_hub().plugins.info(connector).credential_fields:
             raise BadRequest("OAuth credentials are replaced by connecting again, not by PATCH.")
         stored = service.decrypt_credentials(integration)
         merged = {k: v for k, v in {**stored, **body.credentials}.items() if v is not None}
-        _check_credentials(integration.connector, merged)
+        _check_credentials(connector, merged)
+        # New credentials may belong to another account: the provider says which, before anything is written.
+        account = learn_api_key_account(connector, merged)
         integration = service.update_integration_credentials(
-            g.tenant_id, integration_id, merged, expected_version=integration.version
+            g.tenant_id, integration_id, merged, expected_version=version,
+            external_account_id=account.external_account_id if account is not None else None,
         )
     if body.name is not None:
         integration = service.rename_integration(g.tenant_id, integration_id, body.name)
     if body.status is not None:
-        integration = service.update_integration_status(g.tenant_id, integration_id, body.status)
+        integration, dispatches = switch_status(g.tenant_id, integration_id, body.status)
+        enqueue(dispatches)
     return jsonify(service.serialize_integration(integration))
 
 

@@ -5,7 +5,9 @@ keyed with the integration's `signing_secret` credential (per-integration
 endpoint) or the `SIGNED_APP_SECRET` setting (app-level endpoint, routed by
 the body's `account`). Bodies are JSON `{"id", "type", "account", "data"}`;
 `{"type": "ping", "challenge": ...}` is a handshake. Sync pages come from
-`SIGNED_API_BASE_URL/events?after=<cursor>`.
+`SIGNED_API_BASE_URL/events?after=<cursor>`; the account an API key belongs
+to from `SIGNED_API_BASE_URL/account` (asked with the key; without
+`SIGNED_API_BASE_URL` a key names no account).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from hub import hookimpl
-from hub.types import ConnectorInfo, NormalizedEvent, SyncResult, WebhookRequest, WebhookResponse
+from hub.types import AccountInfo, ConnectorInfo, CredentialsRefused, NormalizedEvent, SyncResult, WebhookRequest, WebhookResponse
 
 TOLERANCE_SECONDS = 300
 
@@ -39,6 +41,18 @@ def connector_info() -> ConnectorInfo:
         webhook_routing="both",
         supports_sync=True,
     )
+
+
+@hookimpl
+def api_key_account(session: Any, credentials: Mapping[str, Any], settings: Mapping[str, str]) -> AccountInfo | None:
+    base_url = settings.get("SIGNED_API_BASE_URL")
+    if not base_url:
+        return None
+    response = session.get(f"{base_url}/account", headers={"Authorization": f"Bearer {credentials['api_key']}"})
+    if response.status_code == 401:
+        raise CredentialsRefused("unknown key")
+    response.raise_for_status()
+    return AccountInfo(external_account_id=response.json()["account"])
 
 
 @hookimpl

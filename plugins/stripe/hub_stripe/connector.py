@@ -18,10 +18,19 @@ from typing import Any
 
 import requests
 from hub import hookimpl
-from hub.types import AccountInfo, ConnectorInfo, HealthResult, NormalizedEvent, OAuthConfig, SyncResult, WebhookRequest
+from hub.types import (
+    AccountInfo,
+    ConnectorInfo,
+    CredentialsRefused,
+    HealthResult,
+    NormalizedEvent,
+    OAuthConfig,
+    SyncResult,
+    WebhookRequest,
+)
 
 from hub_stripe.api import api_base_url, auth_headers, connect_base_url, platform_secret_key, raise_for_stripe_error
-from hub_stripe.errors import StripeConfigurationError
+from hub_stripe.errors import StripeApiError, StripeConfigurationError
 from hub_stripe.events import normalize_event, parse_event_body
 from hub_stripe.signatures import DEFAULT_TOLERANCE_SECONDS, signature_is_valid
 from hub_stripe.sync import sync_events
@@ -34,7 +43,10 @@ def connector_info() -> ConnectorInfo:
         auth_kind="oauth2",
         description="Stripe accounts: restricted API keys or Connect OAuth, signed webhooks and event sync.",
         credential_fields={
-            "api_key": "A restricted or secret API key (rk_... or sk_...).",
+            "api_key": (
+                "A restricted or secret API key (rk_... or sk_...). The hub asks Stripe which account it belongs to "
+                "(GET /v1/account); a restricted key without read access to the account gets no platform (Connect) events."
+            ),
             "webhook_secret": "The signing secret of this account's webhook endpoint (whsec_...).",
         },
         required_credentials=("api_key",),
@@ -64,6 +76,41 @@ def oauth_account(token: Mapping[str, Any]) -> AccountInfo:
     if not isinstance(account, str) or not account:
         raise StripeConfigurationError("the Connect token response has no stripe_user_id")
     return AccountInfo(external_account_id=account)
+
+
+@hookimpl
+def api_key_account(session: requests.Session, credentials: Mapping[str, Any], settings: Mapping[str, str]) -> AccountInfo | None:
+    """The account the key belongs to, as Stripe names it to the key itself (`GET /v1/account`).
+
+    That `acct_...` is what platform (Connect) webhooks carry in `account`.
+    401 is a key Stripe does not know (refused). 403 is a working
+    restricted key without read access to the account: the integration
+    then has no account and gets no platform events, only its own endpoint's.
+    """
+    response = session.get(f"{api_base_url(settings)}/v1/account", headers=auth_headers(credentials, settings))
+    if response.status_code == 401:
+        raise CredentialsRefused("Stripe does not accept this API key")
+    if response.status_code == 403:
+        return None
+    raise_for_stripe_error(response)
+    try:
+        account = response.json()
+    except ValueError:
+        raise StripeApiError(response.status_code, "invalid_response") from None
+    account_id = account.get("id") if isinstance(account, dict) else None
+    if not isinstance(account_id, str) or not account_id.startswith("acct_"):
+        raise StripeApiError(response.status_code, "invalid_response", "no account id")
+    return AccountInfo(external_account_id=account_id, display_name=_account_name(account))
+
+
+def _account_name(account: Mapping[str, Any]) -> str | None:
+    for holder, key in ((account.get("business_profile"), "name"), (account.get("settings"), "dashboard")):
+        value = holder.get(key) if isinstance(holder, Mapping) else None
+        if isinstance(value, Mapping):
+            value = value.get("display_name")
+        if isinstance(value, str) and value.strip():
+            return value.strip()
+    return None
 
 
 @hookimpl

@@ -13,6 +13,8 @@ from hub.testkit.http_server import serve_wsgi
 API_KEY = "rk_test_51RestrictedKeyOfTheAccount"
 PLATFORM_KEY = "sk_test_51PlatformSecretKey"
 CONNECTED_ACCOUNT = "acct_1032D82eZvKYlo2C"
+KEY_ACCOUNT = "acct_1KeyOwnerAccount"
+NO_ACCOUNT_ACCESS_KEY = "rk_test_51WithoutAccountReadAccess"
 
 
 def stripe_event(number: int) -> dict:
@@ -41,13 +43,15 @@ class FakeStripe:
 
     events: list[dict] = field(default_factory=list)  # newest first
     rate_limited: int = 0
+    down: bool = False
     requests: list[dict] = field(default_factory=list)
-    valid_keys: set[str] = field(default_factory=lambda: {API_KEY, PLATFORM_KEY})
+    valid_keys: set[str] = field(default_factory=lambda: {API_KEY, PLATFORM_KEY, NO_ACCOUNT_ACCESS_KEY})
 
     def reset(self) -> None:
         self.events.clear()
         self.requests.clear()
         self.rate_limited = 0
+        self.down = False
 
     def publish(self, *numbers: int) -> None:
         for number in numbers:
@@ -68,6 +72,8 @@ class FakeStripe:
                 }
             )
             key = (request.headers.get("Authorization") or "").removeprefix("Bearer ")
+            if self.down:
+                return stripe_error(500, "api_error")
             if key not in self.valid_keys:
                 return stripe_error(401, "invalid_request_error", message="Invalid API Key provided: rk_test_****")
             if key == PLATFORM_KEY and request.path.startswith("/v1/") and request.headers.get("Stripe-Account") != CONNECTED_ACCOUNT:
@@ -99,6 +105,13 @@ class FakeStripe:
                 candidates = self.events
                 page = candidates[:limit]
             return jsonify({"object": "list", "url": "/v1/events", "has_more": len(candidates) > limit, "data": page})
+
+        @api.get("/v1/account")
+        def account():
+            key = (request.headers.get("Authorization") or "").removeprefix("Bearer ")
+            if key == NO_ACCOUNT_ACCESS_KEY:
+                return stripe_error(403, "invalid_request_error", message="The provided key does not have the required permissions")
+            return jsonify({"id": KEY_ACCOUNT, "object": "account", "settings": {"dashboard": {"display_name": "Key Owner"}}})
 
         @api.post("/oauth/deauthorize")
         def deauthorize():
@@ -256,3 +269,35 @@ def test_revoke_deauthorizes_a_connected_account(host, stripe):
 def test_revoke_leaves_api_keys_alone(host, stripe):
     host.revoke("stripe", session=provider_session(API_KEY_CREDENTIALS), credentials=API_KEY_CREDENTIALS)
     assert stripe.requests == []
+
+
+def account_of(host, credentials):
+    return host.api_key_account("stripe", session=provider_session(), credentials=credentials)
+
+
+def test_an_api_keys_account_is_the_one_stripe_names_to_the_key_itself(host, stripe):
+    account = account_of(host, API_KEY_CREDENTIALS)
+    assert (account.external_account_id, account.display_name) == (KEY_ACCOUNT, "Key Owner")
+    call = stripe.requests[-1]
+    assert (call["path"], call["authorization"], call["stripe_account"]) == ("/v1/account", f"Bearer {API_KEY}", None)
+
+
+def test_a_key_stripe_does_not_know_is_refused_without_echoing_it(host, stripe):
+    from hub.types import CredentialsRefused
+
+    with pytest.raises(CredentialsRefused) as raised:
+        account_of(host, {"api_key": "rk_test_51RolledKey"})
+    assert "rk_test" not in str(raised.value)
+
+
+def test_a_restricted_key_without_account_access_names_no_account(host, stripe):
+    assert account_of(host, {"api_key": NO_ACCOUNT_ACCESS_KEY}) is None
+
+
+def test_a_stripe_outage_is_not_taken_for_a_refused_key(host, stripe):
+    from hub.types import CredentialsRefused
+
+    stripe.down = True
+    with pytest.raises(Exception) as raised:
+        account_of(host, API_KEY_CREDENTIALS)
+    assert not isinstance(raised.value, CredentialsRefused)

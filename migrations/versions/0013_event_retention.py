@@ -11,14 +11,14 @@ Jobs still carry no foreign key to events (see 0011): the prune deletes an
 event only when none of its jobs is still on its way, and deletes the
 event's jobs in the same transaction, so no job ever names a missing event.
 
-Revision ID: 0014_event_retention
+Revision ID: 0013_event_retention
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0014_event_retention"
-down_revision = "0011_ingest_writes"
+revision = "0013_event_retention"
+down_revision = "0012_tenancy"
 branch_labels = None
 depends_on = None
 

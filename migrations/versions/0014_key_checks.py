@@ -3,14 +3,14 @@
 A wrong but well-formed ENCRYPTION_KEY would otherwise start and report
 ready while every credential read fails; see hub/key_check.py.
 
-Revision ID: 0015_key_checks
+Revision ID: 0014_key_checks
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0015_key_checks"
-down_revision = "0014_event_retention"
+revision = "0014_key_checks"
+down_revision = "0013_event_retention"
 branch_labels = None
 depends_on = None
 
