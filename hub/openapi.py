@@ -112,7 +112,7 @@ SCHEMAS: dict[str, Any] = {
     },
     "CreateApiKey": {
         "type": "object",
-        "properties": {"name": {"type": ["string", "null"], "minLength": 1, "maxLength": 200}},
+        "properties": {"name": {"type": ["string", "null"], "minLength": 1, "maxLength": 200, "pattern": NO_NUL}},
         "additionalProperties": False,
     },
     "ApiKey": {

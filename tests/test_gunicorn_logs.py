@@ -23,6 +23,14 @@ import requests
 
 from hub.crypto import generate_key_entry
 from hub.testing import TEST_ENCRYPTION_KEY, base_config, clean_environ
+from tests.stripe_fixtures import accepting_any_stripe_key
+
+
+@pytest.fixture
+def make_app(make_app, stripe_api):
+    """Stripe integrations created here are checked with a fake Stripe that knows every key."""
+    return accepting_any_stripe_key(make_app, stripe_api)
+
 
 GUNICORN = str(Path(sys.executable).parent / "gunicorn")
 CONFIG = ["-c", "python:hub.gunicorn_config"]

@@ -13,7 +13,7 @@ import sqlalchemy as sa
 
 from hub import hookimpl
 from hub.models import Job, WebhookEvent, db, utcnow
-from hub.types import ConnectorInfo, HealthResult, SyncResult
+from hub.types import ConnectorInfo, HealthResult, OAuthConfig, SyncResult
 from tests.pipeline_fixtures import APP_SECRET
 
 
@@ -173,6 +173,10 @@ class Recorder:
             display_name="Recorder", auth_kind="api_key", credential_fields={"api_key": "key"},
             supports_sync=True, supports_health_check=True,
         )
+
+    @hookimpl
+    def oauth_config(self) -> OAuthConfig:
+        return OAuthConfig(authorize_url="https://recorder.test/authorize", token_url="https://recorder.test/token")
 
     @hookimpl
     def check_health(self, credentials):  # type: ignore[no-untyped-def]

@@ -10,6 +10,14 @@ import pytest
 import sqlalchemy as sa
 
 from hub.models import Integration, db
+from tests.stripe_fixtures import accepting_any_stripe_key
+
+
+@pytest.fixture
+def make_app(make_app, stripe_api):
+    """Stripe integrations created here are checked with a fake Stripe that knows every key."""
+    return accepting_any_stripe_key(make_app, stripe_api)
+
 
 DEFAULT_LIMIT = 64 * 1024
 

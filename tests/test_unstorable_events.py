@@ -20,6 +20,14 @@ import sqlalchemy as sa
 from hub.models import Job, WebhookEvent
 from hub.testing import _make_tenant
 from tests.pipeline_fixtures import APP_SECRET
+from tests.stripe_fixtures import accepting_any_stripe_key
+
+
+@pytest.fixture
+def make_app(make_app, stripe_api):
+    """Stripe integrations created here are checked with a fake Stripe that knows every key."""
+    return accepting_any_stripe_key(make_app, stripe_api)
+
 
 def nested(depth: int) -> str:
     return "[" * depth + "]" * depth

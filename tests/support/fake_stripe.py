@@ -19,12 +19,14 @@ class FakeStripeAccounts:
     outage: bool = False
     calls: list[dict[str, str | None]] = field(default_factory=list)
     base_url: str = ""
+    any_key_account: str | None = None  # when set, every key it does not know belongs to this account
 
     def reset(self) -> None:
         self.accounts.clear()
         self.without_account_access.clear()
         self.outage = False
         self.calls.clear()
+        self.any_key_account = None
 
     def key_of(self, account: str, key: str) -> str:
         """Register `key` as a key of `account`; returns the key."""
@@ -42,6 +44,8 @@ class FakeStripeAccounts:
                 return jsonify({"error": {"type": "api_error"}}), 503
             if key in self.without_account_access:
                 return jsonify({"error": {"type": "invalid_request_error", "message": "The provided key does not have the required permissions"}}), 403
+            if key not in self.accounts and self.any_key_account and key:
+                return jsonify({"id": self.any_key_account, "object": "account"})
             if key not in self.accounts:
                 return jsonify({"error": {"type": "invalid_request_error", "message": "Invalid API Key provided"}}), 401
             return jsonify({"id": self.accounts[key], "object": "account", "business_profile": {"name": "Account " + self.accounts[key]}})
