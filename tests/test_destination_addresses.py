@@ -81,7 +81,7 @@ class FakeResolver:
         if not addresses:
             raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
         port_number = int(port or 0)
-        results = []
+        results: list[tuple[Any, ...]] = []
         for address in addresses:
             if ":" in address:
                 if family in (0, socket.AF_INET6):
@@ -231,6 +231,17 @@ def test_with_allow_private_a_delivery_reaches_a_local_receiver(receiver: Record
     assert seen.request_line == "POST /hooks?tenant=1 HTTP/1.1"
     assert seen.body == b'{"type":"hub.ping"}'
     assert dict(seen.headers)["Host"] == f"127.0.0.1:{receiver.port}"
+
+
+def test_the_host_header_always_names_the_checked_destination(
+    dns: FakeResolver, receiver: RecordingServer, session: requests.Session
+) -> None:
+    dns.answer("receiver.example.com", ["127.0.0.1"])
+    checked = check_destination(f"http://receiver.example.com:{receiver.port}/in", allow_private=True)
+    post(session, checked, b"{}", {"host": "other.example.com", "HOST": "evil.example.com"}, timeout=5)
+    assert [value for name, value in receiver.requests[0].headers if name.lower() == "host"] == [
+        f"receiver.example.com:{receiver.port}"
+    ]
 
 
 def test_without_allow_private_a_local_receiver_is_refused_before_any_connection(receiver: RecordingServer) -> None:

@@ -333,7 +333,7 @@ def test_repeated_caller_headers_are_combined_into_one_list() -> None:
 
 
 @pytest.mark.parametrize(
-    "header", [("X-Bad", "a\r\nInjected: 1"), ("X-Bad", "a\nb"), ("X-Bad", "a\x00"), ("Bad Name", "x"), ("Bad:Name", "x"), ("", "x")]
+    "header", [("X-Bad", "a\r\nInjected: 1"), ("X-Bad", "a\nb"), ("X-Bad", "a\x00"), ("Bad Name", "x"), ("Bad:Name", "x"), ("X-Bad\n", "x"), ("", "x")]
 )
 def test_a_header_that_could_split_the_request_gives_400(header: tuple[str, str]) -> None:
     with pytest.raises(BadRequest) as refused:
@@ -398,6 +398,7 @@ def test_content_length_comes_back_when_it_is_the_raw_bodys_true_length() -> Non
         [("Content-Length", "-1")],
         [("Content-Length", "ten")],
         [("Content-Length", "1\u0661")],
+        [("Content-Length", "\u00b2")],
     ],
 )
 def test_a_content_length_that_may_not_be_true_is_dropped(headers: list[tuple[str, str]]) -> None:
@@ -412,7 +413,7 @@ def test_hub_retries_accepts_zero_to_ten(value: str | None, retries: int) -> Non
     assert parse_hub_retries(value) == retries
 
 
-@pytest.mark.parametrize("value", ["", "-1", "11", "100", "1.0", "+1", " 1", "1 ", "01", "0x1", "1e1", "NaN", "inf", "three", "\u0663"])
+@pytest.mark.parametrize("value", ["", "-1", "11", "100", "1.0", "+1", " 1", "1 ", "01", "0x1", "1e1", "NaN", "inf", "three", "\u0663", "1\n", "10\n"])
 def test_hub_retries_outside_zero_to_ten_gives_400(value: str) -> None:
     with pytest.raises(BadRequest):
         parse_hub_retries(value)

@@ -72,7 +72,7 @@ _IPV4_MAPPED = ipaddress.IPv6Network("::ffff:0:0/96")
 
 MAX_URL_LENGTH = 2048
 _DEFAULT_PORTS = {"http": 80, "https": 443}
-_HOST_NAME = re.compile(r"^[a-z0-9._-]+$")
+_HOST_NAME = re.compile(r"[a-z0-9._-]+")
 
 
 class DestinationRefused(BadRequest):
@@ -166,7 +166,7 @@ def _host_of(parts: SplitResult) -> str:
         except ValueError:
             # Also refuses zone ids (fe80::1%eth0): they name an interface of this machine.
             raise DestinationRefused("The destination URL has an invalid IPv6 address.") from None
-    elif not _HOST_NAME.match(host) or ".." in host or host.startswith("."):
+    elif not _HOST_NAME.fullmatch(host) or ".." in host or host.startswith("."):
         raise DestinationRefused("The destination URL has an invalid host name.")
     return host
 

@@ -38,8 +38,9 @@ class PinnedAddressAdapter(HTTPAdapter):
 
     def build_connection_pool_key_attributes(
         self, request: requests.PreparedRequest, verify: bool | str, cert: Any = None
-    ) -> tuple[dict[str, Any], dict[str, Any]]:
-        host_params, pool_kwargs = super().build_connection_pool_key_attributes(request, verify, cert)
+    ) -> tuple[Any, Any]:
+        host_params, base_pool_kwargs = super().build_connection_pool_key_attributes(request, verify, cert)
+        pool_kwargs: dict[str, Any] = dict(base_pool_kwargs)
         try:
             ipaddress.ip_address(host_params["host"] or "")
         except ValueError:
@@ -53,6 +54,8 @@ def _tls_name(request: requests.PreparedRequest) -> str:
     host_header = request.headers.get("Host")
     if not host_header:
         raise ValueError("A pinned https request needs the destination's name in Host.")
+    if isinstance(host_header, bytes):
+        host_header = host_header.decode("ascii")
     name = parse_url(f"//{host_header}").host or ""
     return name.strip("[]")
 
@@ -109,10 +112,12 @@ def post(
     Addresses are tried in the resolver's order, moving on only when a
     connection could not be made at all (nothing was sent, so nothing can
     arrive twice). Other failures propagate as requests exceptions for the
-    caller to record as a failed attempt.
+    caller to record as a failed attempt. `timeout` bounds the connection and
+    each read (requests' meaning), not the attempt as a whole.
     """
     url = destination.url
-    sent_headers = {**headers, "Host": url.host_header}
+    sent_headers = {name: value for name, value in headers.items() if name.lower() != "host"}
+    sent_headers["Host"] = url.host_header
     failure: requests.ConnectionError | None = None
     for address in destination.addresses:
         literal = f"[{address}]" if ":" in address else address

@@ -22,6 +22,7 @@ import re
 import string
 import unicodedata
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
 from urllib.parse import urlsplit
@@ -55,8 +56,9 @@ _MAX_ENCODING_DEPTH = 4
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 
 MAX_HUB_RETRIES = 10
-_HUB_RETRIES = re.compile(r"^(?:[0-9]|10)$")
-_DELAY_SECONDS = re.compile(r"^[0-9]{1,10}$")
+_HUB_RETRIES = re.compile(r"[0-9]|10")
+_DELAY_SECONDS = re.compile(r"[0-9]{1,10}")
+_DIGITS = re.compile(r"[0-9]+")
 
 
 def _refuse(why: str) -> BadRequest:
@@ -106,11 +108,13 @@ def build_target_url(base_url: str, raw_path: str, raw_query: str = "") -> str:
     return url
 
 
+@dataclass(frozen=True)
 class _Base:
-    __slots__ = ("scheme", "netloc", "host", "port", "path")
-
-    def __init__(self, scheme: str, netloc: str, host: str, port: int, path: str) -> None:
-        self.scheme, self.netloc, self.host, self.port, self.path = scheme, netloc, host, port, path
+    scheme: str
+    netloc: str
+    host: str
+    port: int
+    path: str
 
 
 def _parse_base_url(base_url: str) -> _Base:
@@ -292,7 +296,7 @@ _NEVER_FORWARDED = _HOP_BY_HOP | frozenset(
     {"authorization", "cookie", "host", "forwarded", "via", "content-length", "expect"}
 )
 _NEVER_RETURNED = _HOP_BY_HOP | frozenset({"set-cookie", "set-cookie2", "alt-svc", "strict-transport-security"})
-_TOKEN = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 
 
 def _connection_named(headers: Iterable[tuple[str, str]]) -> set[str]:
@@ -305,7 +309,7 @@ def _connection_named(headers: Iterable[tuple[str, str]]) -> set[str]:
 
 
 def _check_field(name: str, value: str) -> None:
-    if not _TOKEN.match(name) or any(char in value for char in "\r\n\x00"):
+    if not _TOKEN.fullmatch(name) or any(char in value for char in "\r\n\x00"):
         raise BadRequest("A request header has an invalid name or value.")
 
 
@@ -363,7 +367,7 @@ def returned_headers(provider_headers: Iterable[tuple[str, str]]) -> list[tuple[
     dropped = _NEVER_RETURNED | _connection_named(headers)
     chunked = any(name.lower() == "transfer-encoding" for name, _ in headers)
     lengths = {value.strip() for name, value in headers if name.lower() == "content-length"}
-    length_is_true = not chunked and len(lengths) == 1 and next(iter(lengths)).isdigit() and next(iter(lengths)).isascii()
+    length_is_true = not chunked and len(lengths) == 1 and _DIGITS.fullmatch(next(iter(lengths))) is not None
     out: list[tuple[str, str]] = []
     length_sent = False
     for name, value in headers:
@@ -386,7 +390,7 @@ def parse_hub_retries(value: str | None) -> int:
     """`Hub-Retries`: how many times the hub may retry a failed call, 0 to 10 (default 0)."""
     if value is None:
         return 0
-    if not _HUB_RETRIES.match(value):
+    if not _HUB_RETRIES.fullmatch(value):
         raise BadRequest(f"Hub-Retries must be a whole number from 0 to {MAX_HUB_RETRIES}.")
     return int(value)
 
@@ -402,7 +406,7 @@ def parse_retry_after(value: str | None, now: datetime | None = None) -> float |
     if value is None:
         return None
     text = value.strip()
-    if _DELAY_SECONDS.match(text):
+    if _DELAY_SECONDS.fullmatch(text):
         return float(int(text))
     if not text or text[0].isdigit() or len(text) > 64:
         return None

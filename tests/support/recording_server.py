@@ -109,7 +109,7 @@ def recording_server(tls: ssl.SSLContext | None = None, host: str = "127.0.0.1")
         def remember_server_name(sock: ssl.SSLObject | ssl.SSLSocket, name: str | None, _: ssl.SSLContext) -> None:
             sock.hub_server_name = name  # type: ignore[union-attr]
 
-        tls.sni_callback = remember_server_name  # type: ignore[assignment]
+        tls.sni_callback = remember_server_name
         server.socket = tls.wrap_socket(server.socket, server_side=True)
     literal = f"[{host}]" if ":" in host else host
     server.recording = RecordingServer(url=f"{scheme}://{literal}:{port}", port=port)
