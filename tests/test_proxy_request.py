@@ -235,6 +235,18 @@ def test_the_provider_host_and_port_come_only_from_the_base_url() -> None:
     assert build_target_url("HTTPS://API.Provider.TEST:443", "v1", "") == "https://api.provider.test:443/v1"
 
 
+def test_query_parameters_the_connector_sets_replace_the_callers_under_any_spelling(provider: RecordingServer) -> None:
+    caller = "x=1&account=evil&Account=e2&%61ccount=e3&acc%6Funt=e4&a=1;account=e5&account&y=%2B"
+    url = build_target_url(provider.url, "v1/x", caller, {"account": "acct own/1"})
+    assert url == provider.url + "/v1/x?x=1&y=%2B&account=acct%20own%2F1"
+    send(url)
+    assert provider.requests[-1].target == "/v1/x?x=1&y=%2B&account=acct%20own%2F1"
+
+
+def test_the_connectors_query_parameters_are_added_to_an_empty_query() -> None:
+    assert build_target_url(BASE, "v1/x", "", {"key": "k"}) == BASE + "/v1/x?key=k"
+
+
 PREFIX = "/api/integrations/int_1/proxy"
 
 

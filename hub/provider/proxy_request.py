@@ -25,7 +25,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
-from urllib.parse import urlsplit
+from urllib.parse import quote, unquote_to_bytes, urlsplit
 
 import requests
 from urllib3.util import parse_url
@@ -89,17 +89,21 @@ def proxied_target(raw_target: str, route_prefix: str) -> tuple[str, str]:
     return path[len(route_prefix) + 1 :], query
 
 
-def build_target_url(base_url: str, raw_path: str, raw_query: str = "") -> str:
+def build_target_url(
+    base_url: str, raw_path: str, raw_query: str = "", connector_query: Mapping[str, str] | None = None
+) -> str:
     """The provider URL for a proxied call: the base URL, '/', the path, and the query.
 
     `raw_path` is the provider path as the request line carried it, without
     its leading slash; `raw_query` the query without '?'. Both are WSGI raw
-    strings: one character per byte. Raises BadRequest for every form of
-    escape the design lists, and when the result would leave the base URL.
+    strings: one character per byte. `connector_query` holds the parameters
+    the connector sets; they replace the caller's of the same name. Raises
+    BadRequest for every form of escape the design lists, and when the
+    result would leave the base URL.
     """
     base = _parse_base_url(base_url)
     path = _canonical_path(raw_path)
-    query = _canonical_query(raw_query)
+    query = _with_connector_query(_canonical_query(raw_query), connector_query or {})
     base_path = base.path.rstrip("/")
     url = f"{base.scheme}://{base.netloc}{base_path}/{path}"
     if query:
@@ -268,6 +272,29 @@ def _canonical_query(raw_query: str) -> str:
             raise BadRequest("The query string is not a raw request target.")
         i += 1
     return "".join(out)
+
+
+def _with_connector_query(query: str, connector_query: Mapping[str, str]) -> str:
+    """Drop the caller's parameters that the connector sets, then append the connector's.
+
+    Names are compared as a server would read them: decoded ('%73' is 's',
+    '+' a space), in any case, and with ';' also taken as a separator, so no
+    spelling of a parameter lets a caller override the connector's.
+    """
+    if not connector_query:
+        return query
+    reserved = {name.encode("utf-8").lower() for name in connector_query}
+    kept = [part for part in query.split("&") if part and not _names_any(part, reserved)]
+    kept += [f"{quote(name, safe='')}={quote(value, safe='')}" for name, value in connector_query.items()]
+    return "&".join(kept)
+
+
+def _names_any(part: str, reserved: set[bytes]) -> bool:
+    for field in part.split(";"):
+        name = field.partition("=")[0]
+        if unquote_to_bytes(name.replace("+", " ")).lower() in reserved:
+            return True
+    return False
 
 
 def _check_stays_under(url: str, base: _Base, base_path: str) -> None:
