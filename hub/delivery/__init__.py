@@ -1,0 +1,1 @@
+"""Outbound webhooks: events delivered to the host application's own endpoints."""

@@ -1,0 +1,1 @@
+"""Calls to a provider's API with an integration's fresh credentials."""
