@@ -1,31 +1,58 @@
-"""hub.kit: the helpers connector packages use for settings and request bodies."""
+"""hub.kit: the helpers connector packages use for signatures, settings and bodies.
+
+Known-answer vectors come from the providers' own documentation (GitHub,
+Slack) or from openssl; Standard Webhooks is checked against the official
+`standardwebhooks` package as the other side.
+"""
 
 from __future__ import annotations
 
 import ast
+import base64
 import doctest
+import hashlib
+import hmac
 import importlib
 import inspect
 import json
 import math
 import pkgutil
 import sys
+import time
+from datetime import UTC, datetime
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from requests.structures import CaseInsensitiveDict
+from standardwebhooks import Webhook, WebhookVerificationError
 
 import hub.kit as kit
 from hub.kit import (
+    HmacScheme,
     SettingError,
     bool_setting,
     choice_setting,
+    constant_time_equal,
     float_setting,
+    hmac_digest,
     int_setting,
     list_setting,
     parse_json_object,
+    parse_signature_fields,
+    standard_webhook_headers,
+    standard_webhook_key,
     url_setting,
+    verify_standard_webhook,
 )
+
+NOW = 1_700_000_000
+SECRET = "whsec_SigningSecretNeverShown0123"
+BODY = b'{"id":"evt_1","type":"charge.succeeded"}'
+GITHUB = HmacScheme(prefix="sha256=")
+STRIPE = HmacScheme(payload="{timestamp}.{body}")
+SLACK = HmacScheme(payload="v0:{timestamp}:{body}", prefix="v0=")
+SW_SECRET = "whsec_" + base64.b64encode(b"standard-webhooks-test-key-32-by").decode()
 
 SECRET_LOOKING = "sk_live_51SecretValueThatMustNotLeak"
 KIT_MODULES = sorted(module.name for module in pkgutil.iter_modules(kit.__path__))
@@ -292,3 +319,333 @@ def test_any_bytes_give_an_object_or_a_value_error(body):
         return
     assert isinstance(parsed, dict)
     json.dumps(parsed, allow_nan=False).encode("utf-8")
+
+
+# --- HMAC schemes ----------------------------------------------------------------------------
+
+
+def test_githubs_documented_example_verifies():
+    """docs.github.com, "Validating webhook deliveries": secret, payload and signature as published."""
+    signature = "sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17"
+    assert GITHUB.verify("It's a Secret to Everybody", b"Hello, World!", signature) is True
+
+
+def test_slacks_documented_example_verifies():
+    """api.slack.com, "Verifying requests from Slack": the published signing secret, request and signature."""
+    body = (
+        b"token=xyzz0WbapA4vBCDEFasx0q6G&team_id=T1DC2JH3J&team_domain=testteamnow&channel_id=G8PSS9T3V"
+        b"&channel_name=foobar&user_id=U2CERLKJA&user_name=roadrunner&command=%2Fwebhook-collect&text="
+        b"&response_url=https%3A%2F%2Fhooks.slack.com%2Fcommands%2FT1DC2JH3J%2F397700885554%2F96rGlfmibIGlgcZRskXaIFfN"
+        b"&trigger_id=398738663015.47445629121.803a0bc887a14d10d2c447fce8b6703c"
+    )
+    signature = "v0=a2114d57b48eac39b9ad189dd8316235a7b4a8d21a10bd27519666489c69b503"
+    secret = "8f742231b10e8888abcd99yyyzzz85a5"
+    assert SLACK.verify(secret, body, signature, timestamp="1531420618", now=1531420618 + 60) is True
+
+
+def test_a_stripe_vector_computed_with_openssl_verifies():
+    """`printf '1614556800.{"id":"evt_test"}' | openssl dgst -sha256 -hmac whsec_test_secret`."""
+    fields = parse_signature_fields("t=1614556800,v1=8d7e36959f35255aff1c2cc6a906fedf5d8f34dc74004f274f68dbde50ff6d16")
+    assert STRIPE.verify("whsec_test_secret", b'{"id":"evt_test"}', fields.all("v1"), timestamp=fields.one("t"), now=1614556810)
+
+
+@pytest.mark.parametrize("algorithm", ["sha1", "sha256", "sha512"])
+@pytest.mark.parametrize("encoding", ["hex", "base64", "base64url"])
+def test_every_algorithm_and_encoding_matches_the_hmac_module(algorithm, encoding):
+    digest = hmac.new(SECRET.encode(), b"1700000000." + BODY, getattr(hashlib, algorithm)).digest()
+    expected = {
+        "hex": digest.hex(),
+        "base64": base64.b64encode(digest).decode(),
+        "base64url": base64.urlsafe_b64encode(digest).decode(),
+    }[encoding]
+    scheme = HmacScheme(payload="{timestamp}.{body}", algorithm=algorithm, encoding=encoding, prefix="x=")
+    assert hmac_digest(SECRET, b"1700000000." + BODY, algorithm=algorithm, encoding=encoding) == expected
+    assert scheme.sign(SECRET, BODY, timestamp=NOW) == "x=" + expected
+    assert scheme.verify(SECRET, BODY, "x=" + expected, timestamp=str(NOW), now=NOW) is True
+
+
+def _github(body: bytes = BODY) -> str:
+    return GITHUB.sign(SECRET, body)
+
+
+@pytest.mark.parametrize(
+    ("secret", "body", "signature"),
+    [
+        pytest.param("whsec_another_secret", BODY, _github(), id="wrong secret"),
+        pytest.param(SECRET, BODY + b" ", _github(), id="tampered body"),
+        pytest.param(SECRET, b"", _github(), id="empty body"),
+        pytest.param("", BODY, _github(), id="empty secret"),
+        pytest.param(b"", BODY, _github(), id="empty secret bytes"),
+        pytest.param(SECRET, BODY, None, id="no header"),
+        pytest.param(SECRET, BODY, "", id="empty header"),
+        pytest.param(SECRET, BODY, [], id="no candidates"),
+        pytest.param(SECRET, BODY, "sha256=", id="prefix only"),
+        pytest.param(SECRET, BODY, _github()[len("sha256="):], id="prefix missing"),
+        pytest.param(SECRET, BODY, "sha1=" + _github()[len("sha256="):], id="other prefix"),
+        pytest.param(SECRET, BODY, _github().upper(), id="upper case"),
+        pytest.param(SECRET, BODY, _github()[:-1], id="truncated"),
+        pytest.param(SECRET, BODY, _github() + "0", id="extended"),
+        pytest.param(SECRET, BODY, " " + _github(), id="leading space"),
+        pytest.param(SECRET, BODY, _github() + "\x00", id="trailing NUL"),
+        pytest.param(SECRET, BODY, "sha256=" + "é" * 64, id="non-ASCII"),
+        pytest.param(SECRET, BODY, "sha256=\udcff" + "0" * 63, id="lone surrogate"),
+        pytest.param(SECRET, BODY, _github() * 200, id="giant header"),
+        pytest.param(SECRET, BODY, ["sha256=" + "0" * 64] * 16 + [_github()], id="more than 16 candidates"),
+        pytest.param(SECRET, BODY, [None, _github()], id="candidate that is not text"),
+    ],
+)
+def test_a_signature_that_was_not_made_over_this_body_with_this_secret_is_refused(secret, body, signature):
+    assert GITHUB.verify(secret, body, signature) is False
+
+
+def test_any_of_several_signatures_may_match():
+    """While a secret is rolled the provider signs with each active secret."""
+    old, new = GITHUB.sign("old-secret", BODY), GITHUB.sign("new-secret", BODY)
+    assert GITHUB.verify("new-secret", BODY, [old, new]) is True
+    assert GITHUB.verify("old-secret", BODY, [old, new]) is True
+    assert GITHUB.verify("third-secret", BODY, [old, new]) is False
+
+
+def _stripe_header(timestamp: int | str = NOW, secret: str = SECRET, body: bytes = BODY) -> str:
+    return f"t={timestamp},v1={STRIPE.sign(secret, body, timestamp=timestamp)}"
+
+
+def _stripe_verify(header: str | None, now: float = NOW, body: bytes = BODY, tolerance: float | None = None) -> bool:
+    fields = parse_signature_fields(header)
+    return STRIPE.verify(SECRET, body, fields.all("v1"), timestamp=fields.one("t"), now=now, tolerance=tolerance)
+
+
+def test_a_fresh_stripe_style_delivery_verifies():
+    assert _stripe_verify(_stripe_header()) is True
+
+
+@pytest.mark.parametrize(
+    ("header", "now"),
+    [
+        pytest.param(_stripe_header(NOW - 301), NOW, id="stale by 301 s"),
+        pytest.param(_stripe_header(NOW + 301), NOW, id="future by 301 s"),
+        pytest.param(_stripe_header(0), NOW, id="epoch zero"),
+        pytest.param(_stripe_header(NOW), math.nan, id="now is NaN"),
+        pytest.param(_stripe_header(NOW), math.inf, id="now is inf"),
+        pytest.param(_stripe_header(secret="whsec_other"), NOW, id="wrong secret"),
+        pytest.param(_stripe_header(body=BODY + b"x"), NOW, id="tampered body"),
+        pytest.param(f"t={NOW + 1},v1={STRIPE.sign(SECRET, BODY, timestamp=NOW)}", NOW, id="timestamp swapped after signing"),
+        pytest.param(f"t={NOW},t={NOW},v1={STRIPE.sign(SECRET, BODY, timestamp=NOW)}", NOW, id="two timestamps"),
+        pytest.param(f"v1={STRIPE.sign(SECRET, BODY, timestamp=NOW)}", NOW, id="no timestamp"),
+        pytest.param(f"t={NOW}", NOW, id="no signature"),
+        pytest.param(f"t={NOW},v0={STRIPE.sign(SECRET, BODY, timestamp=NOW)}", NOW, id="only another scheme"),
+        pytest.param(_stripe_header() + ",garbage", NOW, id="item without equals sign"),
+        pytest.param(_stripe_header().replace(f"t={NOW}", "t=-1"), NOW, id="negative timestamp"),
+        pytest.param(_stripe_header().replace(f"t={NOW}", "t=1.7e9"), NOW, id="exponent timestamp"),
+        pytest.param(_stripe_header().replace(f"t={NOW}", "t=" + "１７００００００００"), NOW, id="full-width digits"),
+        pytest.param(_stripe_header().replace(f"t={NOW}", "t=0001700000000"), NOW, id="thirteen digits"),
+        pytest.param(_stripe_header().replace(f"t={NOW}", "t= 1700000000"), NOW, id="space in timestamp"),
+        pytest.param(_stripe_header() + ",v1=" + "a" * 9000, NOW, id="giant header"),
+        pytest.param("", NOW, id="empty header"),
+        pytest.param(None, NOW, id="no header"),
+    ],
+)
+def test_a_stripe_style_delivery_that_is_stale_future_or_forged_is_refused(header, now):
+    assert _stripe_verify(header, now=now) is False
+
+
+def test_the_timestamp_window_is_inclusive_and_can_be_overridden():
+    assert _stripe_verify(_stripe_header(NOW - 300)) is True
+    assert _stripe_verify(_stripe_header(NOW + 300)) is True
+    assert _stripe_verify(_stripe_header(NOW - 30), tolerance=10) is False
+    assert _stripe_verify(_stripe_header(NOW - 30), tolerance=60) is True
+
+
+def test_a_timestamp_is_signed_as_sent():
+    """Stripe and Slack sign the header's text: a re-spelled number must not verify."""
+    signature = STRIPE.sign(SECRET, BODY, timestamp="01700000000")
+    assert STRIPE.verify(SECRET, BODY, signature, timestamp="01700000000", now=NOW) is True
+    assert STRIPE.verify(SECRET, BODY, signature, timestamp="1700000000", now=NOW) is False
+
+
+def test_signature_fields_keep_every_value_and_refuse_malformed_headers():
+    fields = parse_signature_fields(" t=1 , v1=a==, v1=b ,v0=c")
+    assert fields.all("v1") == ("a==", "b")
+    assert fields.one("t") == "1"
+    assert fields.one("v1") is None
+    assert fields.one("missing") is None
+    for malformed in [None, "", "t=1,,v1=a", "t=1,v1", "=x", "x" * 8193]:
+        assert parse_signature_fields(malformed).items == ()
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"payload": "{timestamp}.body"},
+        {"payload": "{body}.{timestamp}"},
+        {"payload": "{body}{body}"},
+        {"payload": "{secret}.{body}"},
+        {"payload": "{timestamp:>12}.{body}"},
+        {"payload": "{timestamp!r}.{body}"},
+        {"algorithm": "md5"},
+        {"encoding": "base32"},
+        {"tolerance_seconds": -1},
+        {"tolerance_seconds": math.nan},
+        {"tolerance_seconds": math.inf},
+    ],
+)
+def test_a_scheme_that_cannot_be_checked_safely_is_refused_when_declared(options):
+    with pytest.raises(ValueError):
+        HmacScheme(**options)
+
+
+def test_mistakes_in_the_connector_code_fail_loudly():
+    with pytest.raises(TypeError):
+        STRIPE.verify(SECRET, BODY, "x", timestamp=str(NOW))  # no now
+    with pytest.raises(TypeError):
+        GITHUB.verify(SECRET, BODY, "x", timestamp=str(NOW), now=NOW)  # GitHub signs no timestamp
+    with pytest.raises(TypeError):
+        STRIPE.verify(SECRET, BODY, "x", timestamp=NOW, now=NOW)  # the header's text, not a number
+    with pytest.raises(TypeError):
+        GITHUB.verify(SECRET, BODY, "x", message_id="msg_1")
+    with pytest.raises(TypeError):
+        STRIPE.sign(SECRET, BODY)
+    with pytest.raises(ValueError, match="empty"):
+        GITHUB.sign("", BODY)
+    with pytest.raises(ValueError, match="empty"):
+        hmac_digest(b"", BODY)
+    with pytest.raises(ValueError):
+        STRIPE.verify(SECRET, BODY, "x", timestamp=str(NOW), now=NOW, tolerance=math.nan)
+
+
+def test_constant_time_equal_handles_any_text():
+    assert constant_time_equal("token", "token") is True
+    assert constant_time_equal("token", "tokeN") is False
+    assert constant_time_equal("é", "e") is False
+    assert constant_time_equal(b"\xff", "\xff") is False
+    assert constant_time_equal("\udcff", "x") is False
+
+
+@settings(max_examples=200, deadline=None)
+@given(secret=st.binary(min_size=1, max_size=64), body=st.binary(max_size=512), timestamp=st.integers(0, 10**12 - 1))
+def test_every_signature_verifies_and_no_other_body_does(secret, body, timestamp):
+    signature = STRIPE.sign(secret, body, timestamp=timestamp)
+    assert STRIPE.verify(secret, body, signature, timestamp=str(timestamp), now=timestamp) is True
+    assert STRIPE.verify(secret, body + b"\x00", signature, timestamp=str(timestamp), now=timestamp) is False
+    other_secret = bytes([secret[0] ^ 1]) + secret[1:]  # not `secret + b"\0"`: HMAC pads short keys with zeros
+    assert STRIPE.verify(other_secret, body, signature, timestamp=str(timestamp), now=timestamp) is False
+
+
+@settings(max_examples=300, deadline=None)
+@given(header=st.text(max_size=300), timestamp=st.one_of(st.none(), st.text(max_size=20)), now=st.floats())
+def test_verification_answers_false_for_anything_a_sender_can_send(header, timestamp, now):
+    assert STRIPE.verify(SECRET, BODY, header, timestamp=timestamp, now=now) is False
+    fields = parse_signature_fields(header)
+    assert STRIPE.verify(SECRET, BODY, fields.all("v1"), timestamp=fields.one("t"), now=now) is False
+    assert GITHUB.verify(SECRET, BODY, header) is False
+
+
+# --- Standard Webhooks ------------------------------------------------------------------------
+
+
+def _official_headers(secret: str, body: bytes, message_id: str, timestamp: int) -> dict[str, str]:
+    signature = Webhook(secret).sign(message_id, datetime.fromtimestamp(timestamp, tz=UTC), body.decode())
+    return {"webhook-id": message_id, "webhook-timestamp": str(timestamp), "webhook-signature": signature}
+
+
+def test_a_delivery_signed_by_the_official_library_verifies():
+    headers = _official_headers(SW_SECRET, BODY, "msg_2Lh9KRb0pzN4LePd3XiA4dy4mT8", NOW)
+    assert verify_standard_webhook(SW_SECRET, BODY, headers, now=NOW) is True
+
+
+def test_the_official_library_verifies_what_the_kit_signs():
+    now = int(time.time())  # the official verifier reads the system clock
+    headers = standard_webhook_headers(SW_SECRET, BODY, message_id="msg_1", timestamp=now)
+    assert Webhook(SW_SECRET).verify(BODY, headers) == json.loads(BODY)
+    with pytest.raises(WebhookVerificationError):
+        Webhook(SW_SECRET).verify(BODY + b" ", headers)
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    key=st.binary(min_size=1, max_size=64),
+    text=st.text(max_size=300).filter(lambda s: "\x00" not in s),
+    message_id=st.from_regex(r"[!-~]{1,64}", fullmatch=True),
+    timestamp=st.integers(1, 4_000_000_000),
+)
+def test_the_kit_and_the_official_library_agree_on_every_message(key, text, message_id, timestamp):
+    secret = "whsec_" + base64.b64encode(key).decode()
+    body = text.encode()
+    official = _official_headers(secret, body, message_id, timestamp)
+    assert standard_webhook_headers(secret, body, message_id=message_id, timestamp=timestamp) == official
+    assert verify_standard_webhook(secret, body, official, now=timestamp) is True
+    assert verify_standard_webhook(secret, body + b"!", official, now=timestamp) is False
+
+
+def test_a_rotation_header_with_several_signatures_verifies_with_either_secret():
+    new_secret = "whsec_" + base64.b64encode(b"a-newer-key-after-the-rotation!").decode()
+    old = _official_headers(SW_SECRET, BODY, "msg_1", NOW)
+    new = _official_headers(new_secret, BODY, "msg_1", NOW)
+    headers = dict(old, **{"webhook-signature": f"v1a,c29tZXRoaW5n {old['webhook-signature']} {new['webhook-signature']}"})
+    assert verify_standard_webhook(SW_SECRET, BODY, headers, now=NOW) is True
+    assert verify_standard_webhook(new_secret, BODY, headers, now=NOW) is True
+    assert verify_standard_webhook("whsec_" + base64.b64encode(b"unrelated").decode(), BODY, headers, now=NOW) is False
+
+
+def test_standard_webhook_headers_are_found_in_any_case():
+    headers = _official_headers(SW_SECRET, BODY, "msg_1", NOW)
+    assert verify_standard_webhook(SW_SECRET, BODY, {k.title(): v for k, v in headers.items()}, now=NOW) is True
+    assert verify_standard_webhook(SW_SECRET, BODY, CaseInsensitiveDict(headers), now=NOW) is True
+
+
+def _sw(**changes: str | None) -> dict[str, str]:
+    headers = _official_headers(SW_SECRET, BODY, "msg_1", NOW)
+    for name, value in changes.items():
+        header = "webhook-" + name
+        if value is None:
+            del headers[header]
+        else:
+            headers[header] = value
+    return headers
+
+
+_SIGNED = _sw()["webhook-signature"]
+
+
+@pytest.mark.parametrize(
+    ("secret", "body", "headers", "now"),
+    [
+        pytest.param("whsec_" + base64.b64encode(b"another-key").decode(), BODY, _sw(), NOW, id="wrong secret"),
+        pytest.param(SW_SECRET, BODY + b"\n", _sw(), NOW, id="tampered body"),
+        pytest.param(SW_SECRET, BODY, _sw(id="msg_2"), NOW, id="tampered id"),
+        pytest.param(SW_SECRET, BODY, _sw(timestamp=str(NOW + 1)), NOW, id="tampered timestamp"),
+        pytest.param(SW_SECRET, BODY, _sw(), NOW + 301, id="stale"),
+        pytest.param(SW_SECRET, BODY, _sw(), NOW - 301, id="from the future"),
+        pytest.param(SW_SECRET, BODY, _sw(id=None), NOW, id="no id"),
+        pytest.param(SW_SECRET, BODY, _sw(timestamp=None), NOW, id="no timestamp"),
+        pytest.param(SW_SECRET, BODY, _sw(signature=None), NOW, id="no signature"),
+        pytest.param(SW_SECRET, BODY, _sw(id=""), NOW, id="empty id"),
+        pytest.param(SW_SECRET, BODY, _sw(id="msg 1"), NOW, id="id with a space"),
+        pytest.param(SW_SECRET, BODY, _sw(timestamp=f"{NOW}.5"), NOW, id="fractional timestamp"),
+        pytest.param(SW_SECRET, BODY, _sw(signature=_SIGNED.replace("v1,", "v2,")), NOW, id="unknown version"),
+        pytest.param(SW_SECRET, BODY, _sw(signature=_SIGNED.replace("v1,", "")), NOW, id="no version"),
+        pytest.param(SW_SECRET, BODY, _sw(signature=_SIGNED.rstrip("=")), NOW, id="unpadded base64"),
+        pytest.param(SW_SECRET, BODY, _sw(signature=" ".join([_SIGNED] * 600)), NOW, id="giant header"),
+        pytest.param(SW_SECRET, BODY, _sw(signature=" ".join(["v1,AAAA"] * 16 + [_SIGNED])), NOW, id="17 signatures"),
+        pytest.param("", BODY, _sw(), NOW, id="empty secret"),
+        pytest.param("whsec_", BODY, _sw(), NOW, id="prefix-only secret"),
+        pytest.param("whsec_not*base64", BODY, _sw(), NOW, id="secret that is not base64"),
+    ],
+)
+def test_a_standard_webhook_that_is_forged_stale_or_malformed_is_refused(secret, body, headers, now):
+    assert verify_standard_webhook(secret, body, headers, now=now) is False
+
+
+def test_the_five_minute_window_is_inclusive():
+    assert verify_standard_webhook(SW_SECRET, BODY, _sw(), now=NOW + 300) is True
+    assert verify_standard_webhook(SW_SECRET, BODY, _sw(), now=NOW - 300) is True
+
+
+def test_a_secret_is_read_with_or_without_its_prefix_and_never_quoted_when_refused():
+    key = standard_webhook_key(SW_SECRET)
+    assert key == b"standard-webhooks-test-key-32-by"
+    assert standard_webhook_key(SW_SECRET.removeprefix("whsec_")) == key
+    for bad in ["whsec_", "", "whsec_TopSecret*Value", "whsec_Top Secret"]:
+        with pytest.raises(ValueError) as refused:
+            standard_webhook_key(bad)
+        assert "TopSecret" not in str(refused.value) and "Top Secret" not in str(refused.value)

@@ -3,9 +3,26 @@
 Standard library only, no hub internals: a connector package may use them
 from its hooks and its tests alike.
 
+- Signatures: `HmacScheme` (hex or base64 HMAC over the raw body, with or
+  without a signed timestamp, several candidates, prefixes such as
+  `sha256=`), `parse_signature_fields` for `t=...,v1=...` headers,
+  `hmac_digest`, `constant_time_equal`; Standard Webhooks with
+  `verify_standard_webhook` (and `standard_webhook_headers` to sign).
 - Settings: `int_setting`, `float_setting`, `list_setting`, `bool_setting`,
   `choice_setting`, `url_setting` (errors are `SettingError`).
 - Bodies: `parse_json_object`.
+
+A webhook check with the kit, for a provider that signs like GitHub::
+
+    from hub import hookimpl
+    from hub.kit import HmacScheme
+
+    SIGNATURE = HmacScheme(prefix="sha256=")
+
+    @hookimpl
+    def verify_signature(request, credentials):
+        secret = (credentials or {}).get("webhook_secret", "")
+        return SIGNATURE.verify(secret, request.body, request.header("x-hub-signature-256"))
 """
 
 from __future__ import annotations
@@ -20,15 +37,39 @@ from hub.kit._settings import (
     list_setting,
     url_setting,
 )
+from hub.kit._signatures import (
+    DEFAULT_TOLERANCE_SECONDS,
+    HmacScheme,
+    SignatureFields,
+    constant_time_equal,
+    hmac_digest,
+    parse_signature_fields,
+)
+from hub.kit._standard_webhooks import (
+    STANDARD_WEBHOOKS,
+    standard_webhook_headers,
+    standard_webhook_key,
+    verify_standard_webhook,
+)
 
 __all__ = [
     "DEFAULT_MAX_DEPTH",
+    "DEFAULT_TOLERANCE_SECONDS",
+    "STANDARD_WEBHOOKS",
+    "HmacScheme",
     "SettingError",
+    "SignatureFields",
     "bool_setting",
     "choice_setting",
+    "constant_time_equal",
     "float_setting",
+    "hmac_digest",
     "int_setting",
     "list_setting",
     "parse_json_object",
+    "parse_signature_fields",
+    "standard_webhook_headers",
+    "standard_webhook_key",
     "url_setting",
+    "verify_standard_webhook",
 ]
