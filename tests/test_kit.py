@@ -1,8 +1,9 @@
-"""hub.kit: the helpers connector packages use for signatures, settings and bodies.
+"""hub.kit: the helpers connector packages use for signatures, rate limits, paging, settings and bodies.
 
 Known-answer vectors come from the providers' own documentation (GitHub,
 Slack) or from openssl; Standard Webhooks is checked against the official
-`standardwebhooks` package as the other side.
+`standardwebhooks` package as the other side. Paging and rate-limit
+headers are also read from real HTTP responses of a fake API on loopback.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ import time
 from datetime import UTC, datetime
 
 import pytest
+import requests
+from flask import Flask, request
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from requests.structures import CaseInsensitiveDict
@@ -34,17 +37,26 @@ from hub.kit import (
     bool_setting,
     choice_setting,
     constant_time_equal,
+    decode_cursor,
+    encode_cursor,
     float_setting,
     hmac_digest,
     int_setting,
     list_setting,
+    next_page_url,
     parse_json_object,
+    parse_link_header,
+    parse_retry_after,
     parse_signature_fields,
+    quota_reset_wait,
+    rate_limit_delay,
+    retry_after_seconds,
     standard_webhook_headers,
     standard_webhook_key,
     url_setting,
     verify_standard_webhook,
 )
+from hub.testkit.http_server import serve_wsgi
 
 NOW = 1_700_000_000
 SECRET = "whsec_SigningSecretNeverShown0123"
@@ -56,6 +68,10 @@ SW_SECRET = "whsec_" + base64.b64encode(b"standard-webhooks-test-key-32-by").dec
 
 SECRET_LOOKING = "sk_live_51SecretValueThatMustNotLeak"
 KIT_MODULES = sorted(module.name for module in pkgutil.iter_modules(kit.__path__))
+
+
+def _b64(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
 
 
 _JSON_VALUES = st.recursive(
@@ -649,3 +665,391 @@ def test_a_secret_is_read_with_or_without_its_prefix_and_never_quoted_when_refus
         with pytest.raises(ValueError) as refused:
             standard_webhook_key(bad)
         assert "TopSecret" not in str(refused.value) and "Top Secret" not in str(refused.value)
+
+
+# --- Retry-After and rate-limit headers --------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("120", 120.0),
+        (" 7 ", 7.0),
+        ("0", 0.0),
+        ("1.5", 1.5),
+        ("Wed, 21 Oct 2015 07:28:00 GMT", 80.0),  # NOW for these: 1445412400
+        ("Wednesday, 21-Oct-15 07:28:00 GMT", 80.0),
+        ("Wed Oct 21 07:28:00 2015", 80.0),
+        ("Wed, 21 Oct 2015 09:28:00 +0200", 80.0),
+        ("Wed, 21 Oct 2015 07:00:00 GMT", 0.0),
+        (None, None),
+        ("", None),
+        ("   ", None),
+        ("-1", None),
+        ("-0.5", None),
+        ("+5", None),
+        ("nan", None),
+        ("NaN", None),
+        ("inf", None),
+        ("Infinity", None),
+        ("1e3", None),
+        ("0x10", None),
+        ("1_000", None),
+        ("１２", None),
+        ("9" * 400, None),
+        ("5, 5", None),
+        ("soon", None),
+        ("Wed, 21 Oct 99999 07:28:00 GMT", None),
+        ("Wed, 32 Oct 2015 07:28:00 GMT", None),
+        ("Wed, 21 Oct 2015 25:28:00 GMT", None),
+        ("\x00", None),
+    ],
+)
+def test_retry_after_is_delta_seconds_or_an_http_date_and_nothing_else(value, expected):
+    assert parse_retry_after(value, now=1445412400) == expected
+
+
+def test_retry_after_needs_a_finite_now_for_dates():
+    assert parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT", now=math.nan) is None
+    assert parse_retry_after("5", now=math.inf) is None
+
+
+@settings(max_examples=500, deadline=None)
+@given(value=st.one_of(st.text(max_size=80), st.from_regex(r"[A-Za-z]{3}, [0-9]{1,2} [A-Za-z]{3} [0-9]{1,6} [0-9:]{5,9} [A-Z+0-9-]{1,5}", fullmatch=True)))
+def test_retry_after_never_raises_and_answers_only_waits_from_zero_to_a_day(value):
+    waited = parse_retry_after(value, now=NOW)
+    assert waited is None or 0 <= waited <= 86400
+
+
+@pytest.mark.parametrize(
+    ("headers", "expected"),
+    [
+        ({"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": str(NOW + 60)}, 60.0),
+        ({"x-ratelimit-remaining": "0", "x-ratelimit-reset": str(NOW - 60)}, 0.0),
+        ({"x-ratelimit-remaining": "0", "x-ratelimit-reset": "45"}, 45.0),  # a delay, as Reddit sends it
+        ({"RateLimit-Remaining": "0", "RateLimit-Reset": "30"}, 30.0),
+        ({"ratelimit-remaining": "0", "ratelimit-reset": str(NOW + 90)}, 90.0),  # a time, as GitLab sends it
+        ({"x-ratelimit-remaining": "1", "x-ratelimit-reset": str(NOW + 60)}, None),
+        ({"x-ratelimit-reset": str(NOW + 60)}, None),
+        ({"x-ratelimit-remaining": "0"}, None),
+        ({"x-ratelimit-remaining": "0", "x-ratelimit-reset": "nan"}, None),
+        ({"x-ratelimit-remaining": "0", "x-ratelimit-reset": "inf"}, None),
+        ({"x-ratelimit-remaining": "0", "x-ratelimit-reset": "-5"}, None),
+        ({"x-ratelimit-remaining": "0", "x-ratelimit-reset": "soon"}, None),
+        ({"x-ratelimit-remaining": "nan", "x-ratelimit-reset": str(NOW + 60)}, None),
+        ({"x-ratelimit-remaining": "-0", "x-ratelimit-reset": str(NOW + 60)}, None),
+        ({}, None),
+    ],
+)
+def test_an_exhausted_quota_waits_until_its_reset(headers, expected):
+    assert quota_reset_wait(headers, now=NOW) == expected
+
+
+@pytest.mark.parametrize(
+    ("headers", "default", "expected"),
+    [
+        ({"Retry-After": "30", "x-ratelimit-remaining": "0", "x-ratelimit-reset": str(NOW + 60)}, 1.0, 30.0),
+        ({"Retry-After": "garbage", "x-ratelimit-remaining": "0", "x-ratelimit-reset": str(NOW + 60)}, 1.0, 60.0),
+        ({"Retry-After": "nan"}, 5.0, 5.0),
+        ({"Retry-After": "-3"}, 5.0, 5.0),
+        ({}, 1.0, 1.0),
+        ({}, 0, 0),
+    ],
+)
+def test_a_known_rate_limit_waits_for_retry_after_then_the_quota_then_the_default(headers, default, expected):
+    assert retry_after_seconds(headers, now=NOW, default=default) == expected
+
+
+@pytest.mark.parametrize(
+    ("status", "headers", "expected"),
+    [
+        (429, {}, 1.0),
+        (429, {"Retry-After": "12"}, 12.0),
+        (429, {"Retry-After": "inf"}, 1.0),
+        (429, {"x-ratelimit-remaining": "0", "x-ratelimit-reset": str(NOW + 7)}, 7.0),
+        (403, {"x-ratelimit-remaining": "0", "x-ratelimit-reset": str(NOW + 7)}, 7.0),
+        (403, {"Retry-After": "60"}, 60.0),
+        (403, {"x-ratelimit-remaining": "12", "x-ratelimit-reset": str(NOW + 7)}, None),
+        (403, {}, None),
+        (503, {"Retry-After": "120"}, 120.0),
+        (503, {}, None),
+        (503, {"Retry-After": "nan"}, None),
+        (200, {"Retry-After": "5", "x-ratelimit-remaining": "0", "x-ratelimit-reset": str(NOW + 7)}, None),
+        (500, {"Retry-After": "5"}, None),
+        (404, {}, None),
+    ],
+)
+def test_a_response_asks_for_a_pause_only_when_its_status_says_so(status, headers, expected):
+    assert rate_limit_delay(status, headers, now=NOW) == expected
+
+
+def test_no_header_parks_a_sync_for_longer_than_the_maximum():
+    """A wait of years would also overflow the date the next attempt is scheduled at."""
+    far = {"Retry-After": "9" * 15, "x-ratelimit-remaining": "0", "x-ratelimit-reset": "9" * 15}
+    assert parse_retry_after("9" * 15, now=NOW) == 86400.0
+    assert parse_retry_after("Fri, 31 Dec 9999 23:59:59 GMT", now=NOW) == 86400.0
+    assert quota_reset_wait(far, now=NOW) == 86400.0
+    assert retry_after_seconds(far, now=NOW) == 86400.0
+    assert rate_limit_delay(429, far, now=NOW, maximum=3600) == 3600.0
+    assert rate_limit_delay(503, far, now=NOW, maximum=60) == 60.0
+    assert retry_after_seconds({}, now=NOW, default=120, maximum=60) == 60
+
+
+@pytest.mark.parametrize("bad", [math.nan, math.inf, -1.0, True, "1"])
+def test_an_unusable_default_or_maximum_is_a_mistake_in_the_connector(bad):
+    with pytest.raises(ValueError):
+        retry_after_seconds({}, now=NOW, default=bad)
+    with pytest.raises(ValueError):
+        rate_limit_delay(429, {}, now=NOW, default=bad)
+    with pytest.raises(ValueError):
+        rate_limit_delay(429, {}, now=NOW, maximum=bad)
+    with pytest.raises(ValueError):
+        parse_retry_after("5", now=NOW, maximum=bad)
+
+
+# --- Link headers and cursors ----------------------------------------------------------------
+
+
+GITHUB_LINKS = (
+    '<https://api.github.com/repositories/1300192/issues?page=2>; rel="prev", '
+    '<https://api.github.com/repositories/1300192/issues?page=4>; rel="next", '
+    '<https://api.github.com/repositories/1300192/issues?page=515>; rel="last", '
+    '<https://api.github.com/repositories/1300192/issues?page=1>; rel="first"'
+)
+
+
+def test_githubs_link_header_is_read_in_order():
+    links = parse_link_header(GITHUB_LINKS)
+    assert [(link.url.rsplit("=", 1)[1], link.rel) for link in links] == [
+        ("2", ("prev",)), ("4", ("next",)), ("515", ("last",)), ("1", ("first",)),
+    ]
+    assert next_page_url(GITHUB_LINKS, current_url="https://api.github.com/repositories/1300192/issues?page=3") == (
+        "https://api.github.com/repositories/1300192/issues?page=4"
+    )
+
+
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [
+        ('<https://x.test/a?q=1,2>; rel="next"', [("https://x.test/a?q=1,2", ("next",), {})]),
+        ('<https://x.test/a>; rel="next"; title="a, b; c"', [("https://x.test/a", ("next",), {"title": "a, b; c"})]),
+        (r'<https://x.test/a>; title="say \"hi\""; rel=next', [("https://x.test/a", ("next",), {"title": 'say "hi"'})]),
+        ('<https://x.test/a>; rel="next last"', [("https://x.test/a", ("next", "last"), {})]),
+        ("<https://x.test/a>; REL=NEXT", [("https://x.test/a", ("next",), {})]),
+        ('<https://x.test/a>; rel="next"; rel="prev"', [("https://x.test/a", ("next",), {})]),
+        ("<https://x.test/a>;rel=next,<https://x.test/b>;rel=prev", [("https://x.test/a", ("next",), {}), ("https://x.test/b", ("prev",), {})]),
+        ("<https://x.test/a>; crossorigin", [("https://x.test/a", (), {"crossorigin": ""})]),
+        (", , <https://x.test/a>; rel=next, ,", [("https://x.test/a", ("next",), {})]),
+        ("garbage, <https://x.test/b>; rel=next", [("https://x.test/b", ("next",), {})]),
+        ('<https://x.test/a> rel="next", <https://x.test/b>; rel=next', [("https://x.test/b", ("next",), {})]),
+        ('<https://x.test/a>; rel=, <https://x.test/b>; rel=next', [("https://x.test/b", ("next",), {})]),
+        ('<https://x.test/a>; ="next", <https://x.test/b>; rel=next', [("https://x.test/b", ("next",), {})]),
+        ('<https://x.test/a>; title="unterminated, <https://x.test/b>; rel=next', []),
+        ("<https://x.test/a; rel=next", []),
+        ("<>; rel=next", []),
+        ("", []),
+        (None, []),
+    ],
+)
+def test_link_headers_follow_rfc_8288_and_skip_what_does_not_parse(header, expected):
+    assert [(link.url, link.rel, dict(link.params)) for link in parse_link_header(header)] == expected
+
+
+def test_a_giant_link_header_is_read_whole():
+    header = ", ".join(f'<https://x.test/items?page={n}>; rel="item"; title="n, {n}"' for n in range(50_000))
+    links = parse_link_header(header)
+    assert len(links) == 50_000
+    assert links[-1].params["title"] == "n, 49999"
+
+
+@pytest.mark.parametrize("header", ['"' * 100_000, "<" * 100_000, "<a>;" * 50_000, '<a>; t="\\' * 30_000, ";=" * 100_000])
+def test_a_hostile_link_header_yields_nothing_usable_without_raising(header):
+    assert all(link.url for link in parse_link_header(header))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet=st.sampled_from('<>;,="\\ \tabcnextrl/:'), max_size=200))
+def test_link_parsing_never_raises(header):
+    for link in parse_link_header(header):
+        assert link.url and all(r == r.lower() for r in link.rel)
+
+
+_URL_CHARS = st.text(alphabet=st.sampled_from("abcdefghij0123456789/?&=,;%-._~"), min_size=1, max_size=30)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(_URL_CHARS, st.sampled_from(["next", "prev", "last", "first"]), st.text(max_size=20)), max_size=6))
+def test_link_headers_round_trip(links):
+    def quoted(text: str) -> str:
+        return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+    header = ", ".join(f"<https://x.test/{url}>; rel={rel}; title={quoted(title)}" for url, rel, title in links)
+    parsed = parse_link_header(header)
+    assert [(link.url, link.rel, link.params["title"]) for link in parsed] == [
+        (f"https://x.test/{url}", (rel,), title) for url, rel, title in links
+    ]
+
+
+@pytest.mark.parametrize(
+    ("link", "current", "expected"),
+    [
+        ('</items?page=3>; rel="next"', "https://api.x.test/items?page=2", "https://api.x.test/items?page=3"),
+        ('<?page=3>; rel="next"', "https://api.x.test/items?page=2", "https://api.x.test/items?page=3"),
+        ('<https://API.x.test:443/items?page=3>; rel="next"', "https://api.x.test/items", "https://API.x.test:443/items?page=3"),
+        ('<http://127.0.0.1:8080/p/2>; rel="next"', "http://127.0.0.1:8080/p/1", "http://127.0.0.1:8080/p/2"),
+        ('<https://api.x.test/items?page=1>; rel="prev"', "https://api.x.test/items?page=2", None),
+        ('<https://api.x.test/other>; rel="next"; anchor="#comments"', "https://api.x.test/items", None),
+        (None, "https://api.x.test/items", None),
+    ],
+)
+def test_the_next_page_is_resolved_against_the_page_just_read(link, current, expected):
+    assert next_page_url(link, current_url=current) == expected
+
+
+@pytest.mark.parametrize(
+    "link",
+    [
+        '<https://evil.test/items?page=3>; rel="next"',
+        '<//evil.test/items?page=3>; rel="next"',
+        '<http://api.x.test/items?page=3>; rel="next"',
+        '<https://api.x.test:8443/items?page=3>; rel="next"',
+        '<https://user:pass@api.x.test/items?page=3>; rel="next"',
+        '<https://api.x.test@evil.test/items>; rel="next"',
+        '<javascript:alert(1)>; rel="next"',
+        '<file:///etc/passwd>; rel="next"',
+        '<https://api.x.test:99999/items>; rel="next"',
+    ],
+)
+def test_a_next_page_on_another_origin_is_refused_because_the_session_carries_a_token(link):
+    with pytest.raises(ValueError, match="origin"):
+        next_page_url(link, current_url="https://api.x.test/items?page=2")
+
+
+@pytest.fixture
+def paged_api():
+    """A fake API listing 25 items, 10 per page, with Link headers and a rate limit after the second page."""
+    app = Flask(__name__)
+    state = {"calls": 0}
+
+    @app.get("/items")
+    def items():
+        state["calls"] += 1
+        if state["calls"] == 3 and request.args.get("limited") is not None:
+            return {"error": "slow down"}, 429, {"Retry-After": "7", "X-RateLimit-Remaining": "0", "X-RateLimit-Reset": str(NOW + 60)}
+        page = int(request.args.get("page", "1"))
+        headers = {"X-RateLimit-Remaining": "4999", "X-RateLimit-Reset": str(NOW + 3600)}
+        if page < 3:
+            extra = "&limited" if request.args.get("limited") is not None else ""
+            headers["Link"] = f'</items?page={page + 1}{extra}>; rel="next", </items?page=3>; rel="last"'
+        return {"items": list(range((page - 1) * 10, min(page * 10, 25)))}, 200, headers
+
+    with serve_wsgi(app) as base_url:
+        yield base_url
+
+
+def test_pages_are_walked_over_real_http_until_no_next_link(paged_api):
+    url: str | None = f"{paged_api}/items"
+    items: list[int] = []
+    with requests.Session() as session:
+        while url is not None:
+            response = session.get(url)
+            assert rate_limit_delay(response.status_code, response.headers, now=NOW) is None
+            items += response.json()["items"]
+            url = next_page_url(response.headers.get("Link"), current_url=response.url)
+    assert items == list(range(25))
+
+
+def test_a_rate_limited_page_says_how_long_to_wait_over_real_http(paged_api):
+    with requests.Session() as session:
+        first = session.get(f"{paged_api}/items?limited")
+        second = session.get(next_page_url(first.headers.get("Link"), current_url=first.url))
+        limited = session.get(next_page_url(second.headers.get("Link"), current_url=second.url))
+    assert limited.status_code == 429
+    assert rate_limit_delay(limited.status_code, limited.headers, now=NOW) == 7.0
+    assert quota_reset_wait(limited.headers, now=NOW) == 60.0
+    assert quota_reset_wait(second.headers, now=NOW) is None
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.dictionaries(st.text(alphabet=st.characters(exclude_categories=["Cs"]), max_size=10), _JSON_VALUES, max_size=5))
+def test_a_cursor_gives_back_the_position_it_was_made_from(position):
+    cursor = encode_cursor(position, max_length=100_000)
+    assert cursor.isascii() and all(c.isalnum() or c in "-_" for c in cursor)
+    assert decode_cursor(cursor, max_length=100_000) == position
+
+
+def test_one_position_has_one_cursor():
+    assert encode_cursor({"a": 1, "b": [1, 2]}) == encode_cursor({"b": [1, 2], "a": 1})
+    assert decode_cursor(None) == {} and decode_cursor("") == {}
+
+
+VALID_CURSOR = encode_cursor({"page": "abc"})
+_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+# The same bytes with an unused low bit of the last character set: lenient decoders accept it.
+NON_CANONICAL_CURSOR = VALID_CURSOR[:-1] + _ALPHABET[_ALPHABET.index(VALID_CURSOR[-1]) ^ 1]
+
+
+@pytest.mark.parametrize(
+    "cursor",
+    [
+        pytest.param(VALID_CURSOR + "=", id="padding"),
+        pytest.param(NON_CANONICAL_CURSOR, id="non-canonical trailing bits"),
+        pytest.param(VALID_CURSOR[:-1], id="truncated"),
+        pytest.param(VALID_CURSOR + "A", id="one character too many"),
+        pytest.param(VALID_CURSOR.replace("-", "+").replace("_", "/") + "+/", id="standard alphabet"),
+        pytest.param(" " + VALID_CURSOR, id="leading space"),
+        pytest.param(VALID_CURSOR + "\n", id="newline"),
+        pytest.param("é" + VALID_CURSOR, id="non-ASCII"),
+        pytest.param(_b64(b"not json"), id="not JSON"),
+        pytest.param(_b64(b"[1,2]"), id="an array"),
+        pytest.param(_b64(b'"text"'), id="a string"),
+        pytest.param(_b64(b'{"n":NaN}'), id="NaN"),
+        pytest.param(_b64(b'{"n":1e999}'), id="infinite number"),
+        pytest.param(_b64(b'{"s":"\\udc00"}'), id="lone surrogate"),
+        pytest.param(_b64(b"\xff\xfe{}"), id="not UTF-8"),
+        pytest.param(_b64(b'{"a":' * 100 + b"1" + b"}" * 100), id="nested 100 deep"),
+        pytest.param(_b64(json.dumps({"pad": "x" * 4000}).encode()), id="too long"),
+        pytest.param("A" * 1_000_000, id="giant"),
+    ],
+)
+def test_a_cursor_the_connector_did_not_write_is_refused(cursor):
+    assert len(VALID_CURSOR) % 4 != 0, "the non-canonical case needs unused bits"
+    with pytest.raises(ValueError):
+        decode_cursor(cursor)
+
+
+def test_a_position_too_large_for_a_cursor_is_refused_when_encoded():
+    with pytest.raises(ValueError, match="longer than 4096"):
+        encode_cursor({"queue": ["C0123456789"] * 400})
+    assert decode_cursor(encode_cursor({"queue": ["C0123456789"] * 400}, max_length=10_000), max_length=10_000)
+
+
+@pytest.mark.parametrize(("position", "error"), [({"n": math.nan}, ValueError), ({"n": math.inf}, ValueError),
+                                                 ({"s": "\ud800"}, ValueError), ({"when": datetime.now(UTC)}, TypeError),
+                                                 (["not", "a", "mapping"], TypeError)])
+def test_a_position_that_is_not_plain_json_is_refused_when_encoded(position, error):
+    with pytest.raises(error):
+        encode_cursor(position)
+
+
+# --- nothing echoed ------------------------------------------------------------------------
+
+
+def test_a_hostile_tenant_cannot_make_the_kit_echo_a_secret():
+    """Every refusal above names a problem; none repeats the input that caused it."""
+    inputs = [
+        lambda: int_setting({"S": SECRET_LOOKING}, "S", default=1),
+        lambda: float_setting({"S": SECRET_LOOKING}, "S", default=1.0),
+        lambda: bool_setting({"S": SECRET_LOOKING}, "S"),
+        lambda: url_setting({"S": "https://x.test/?token=" + SECRET_LOOKING + "#"}, "S"),
+        lambda: decode_cursor(SECRET_LOOKING + "!"),
+        lambda: decode_cursor(_b64(SECRET_LOOKING.encode())),
+        lambda: parse_json_object(SECRET_LOOKING.encode()),
+        lambda: standard_webhook_key("whsec_" + SECRET_LOOKING + "!"),
+        lambda: next_page_url(f"<https://evil.test/?t={SECRET_LOOKING}>; rel=next", current_url="https://api.test/"),
+    ]
+    for call in inputs:
+        with pytest.raises(ValueError) as refused:
+            call()
+        assert SECRET_LOOKING not in str(refused.value)
+        assert "51Secret" not in repr(refused.value)
