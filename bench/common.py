@@ -115,7 +115,7 @@ def checkpoint(database_url: str) -> None:
 
 def hub_env(database_url: str, prefix: str, instance: str, **extra: str) -> dict[str, str]:
     """The environment of a hub process under test: PostgreSQL, Redis, fixed keys, no rate limit."""
-    from hub.crypto import generate_key_entry
+    from hub.storage.crypto import generate_key_entry
 
     env = clean_environ()
     env.update(
@@ -143,8 +143,8 @@ def hub_app(env: dict[str, str]) -> Any:
 
 def migrate_and_create_tenant(app: Any, name: str = "bench") -> tuple[str, str]:
     """`hub db upgrade` and `hub tenants create`; returns (tenant id, API key)."""
-    from hub.database import upgrade_database
-    from hub.tenants import create_tenant
+    from hub.storage.database import upgrade_database
+    from hub.tenancy.tenants import create_tenant
 
     with app.app_context():
         upgrade_database()

@@ -29,10 +29,10 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from typing import Any
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import redis
@@ -43,13 +43,12 @@ from hub.testkit.http_server import serve_wsgi
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from common import (  # noqa: E402
-    CpuMeter,
     GUNICORN_THREADS,
     GUNICORN_WORKERS,
     REDIS_URL,
     SIGNING_SECRET,
+    CpuMeter,
     checkpoint,
-    postgres_counters,
     clean_environ,
     free_port,
     gunicorn,
@@ -58,6 +57,7 @@ from common import (  # noqa: E402
     machine,
     migrate_and_create_tenant,
     peak_rss_mib,
+    postgres_counters,
     print_table,
     redis_prefix,
     scratch_database,
@@ -147,7 +147,7 @@ def hub_server(preload: int = 0, log_level: str | None = None, **extra_env: str)
                 yield HubUnderTest(base, path, database_url, prefix, server, log_path, tenant_id, integration_id, setup_seconds)
         finally:
             with app.app_context():
-                from hub.models import db
+                from hub.storage.models import db
 
                 db.engine.dispose()
 

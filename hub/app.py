@@ -9,16 +9,16 @@ from typing import Any
 from flask import Flask, Request
 from flask.sessions import SessionInterface, SessionMixin
 
+from hub.api.problems import register_problem_handlers
+from hub.api.validation import refuse_nul_in_url
 from hub.config import apply_development_defaults, load_settings
-from hub.connectors import PluginHost
-from hub.crypto import KeyRing
-from hub.database import init_database
 from hub.logs import configure_logging, init_request_ids
-from hub.problems import register_problem_handlers
-from hub.queues import init_queues
-from hub.ratelimit import init_rate_limits
-from hub.state import HubState
-from hub.validation import refuse_nul_in_url
+from hub.plugins import PluginHost
+from hub.queue.queues import init_queues
+from hub.runtime import HubState
+from hub.storage.crypto import KeyRing
+from hub.storage.database import init_database
+from hub.storage.rate_limits import init_rate_limits
 
 
 class NoCookieSessions(SessionInterface):
@@ -43,7 +43,7 @@ def create_app(config: Mapping[str, Any] | None = None, environ: Mapping[str, st
     app = Flask("hub", instance_path=settings["HUB_INSTANCE_PATH"])
     app.config.update(settings)
     # A body past this is refused (413) before it is buffered, by whatever reads it; routes
-    # that take a body read it through hub.request_body (webhooks with HUB_MAX_WEBHOOK_BYTES).
+    # that take a body read it through hub.api.request_body (webhooks with HUB_MAX_WEBHOOK_BYTES).
     app.config["MAX_CONTENT_LENGTH"] = settings["HUB_MAX_REQUEST_BYTES"]
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.session_interface = NoCookieSessions()

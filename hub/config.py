@@ -218,7 +218,7 @@ def _announce_generated_keys(instance: Path, names: tuple[str, ...]) -> None:
 
 
 def _new_key_entry() -> str:
-    from hub.crypto import generate_key_entry
+    from hub.storage.crypto import generate_key_entry
 
     return generate_key_entry()
 

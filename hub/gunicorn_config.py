@@ -6,7 +6,7 @@ Command-line options (workers, bind address, `--access-logfile`) still apply
 on top. What this adds: gunicorn's error and access logs go through the hub's
 formatter and redaction (`hub.gunicorn_logging`), so a request line never
 shows a webhook secret or a connect token; and each worker checks at boot
-that ENCRYPTION_KEY opens the stored data (`hub.key_check`), so a wrong key
+that ENCRYPTION_KEY opens the stored data (`hub.storage.key_check`), so a wrong key
 stops the server instead of serving a 500 on every credential read.
 """
 
@@ -25,8 +25,8 @@ def post_worker_init(worker: Any) -> None:
     from flask import Flask
 
     from hub.errors import ConfigurationError
-    from hub.key_check import verify_keys_at_start
-    from hub.state import current_hub
+    from hub.runtime import current_hub
+    from hub.storage.key_check import verify_keys_at_start
 
     app = worker.wsgi
     if not isinstance(app, Flask):

@@ -4,7 +4,7 @@ Counters and histograms are updated where things happen (ingestion, jobs,
 token refreshes). Under gunicorn set `PROMETHEUS_MULTIPROC_DIR` so every
 worker writes its samples to that folder and `/metrics` aggregates them.
 Figures that live in the database (queue depth, events needing attention,
-connector health, readiness) come from `hub.database_gauges`: bounded
+connector health, readiness) come from `hub.monitoring.gauges`: bounded
 queries, cached a few seconds per process, true whichever process serves
 the scrape.
 """
@@ -38,7 +38,7 @@ def render_metrics() -> bytes:
         MultiProcessCollector(process_registry)
     else:
         process_registry = REGISTRY
-    from hub.database_gauges import DatabaseCollector  # it reads the database; this module is imported by everything
+    from hub.monitoring.gauges import DatabaseCollector  # it reads the database; this module is imported by everything
 
     database_registry = CollectorRegistry()
     database_registry.register(DatabaseCollector())

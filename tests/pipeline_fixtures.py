@@ -66,19 +66,19 @@ class Pipeline:
         return (client or self.client).post(path, data=body, headers=sent)
 
     def app_path(self) -> str:
-        from hub.connector_apps import app_webhook_secret
+        from hub.tenancy.connector_apps import app_webhook_secret
 
         with self.app.app_context():
             return "/api/webhooks/signed/" + app_webhook_secret("signed")
 
     def run_queues(self) -> int:
-        from hub.queues import current_queues
+        from hub.queue.queues import current_queues
 
         with self.app.app_context():
             return current_queues().run_pending()
 
     def relay(self) -> int:
-        from hub.periodic import relay
+        from hub.worker.periodic import relay
 
         with self.app.app_context():
             return relay()
@@ -99,7 +99,7 @@ class Pipeline:
     def rows(self, model: Any) -> list[Any]:
         import sqlalchemy as sa
 
-        from hub.models import db
+        from hub.storage.models import db
 
         with self.app.app_context():
             rows = list(db.session.execute(sa.select(model)).scalars())

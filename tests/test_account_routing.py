@@ -20,7 +20,7 @@ import time
 import pytest
 import sqlalchemy as sa
 
-from hub.models import Integration, WebhookEvent, db
+from hub.storage.models import Integration, WebhookEvent, db
 from hub.testing import _make_tenant
 from hub.testkit.oauth_server import FakeOAuthProvider
 from tests.oauth_fixtures import authorize, callback, connect_token, query_of, start
@@ -76,7 +76,7 @@ def create(client, tenant, api_key, **extra):
 
 
 def app_path(app) -> str:
-    from hub.connector_apps import app_webhook_secret
+    from hub.tenancy.connector_apps import app_webhook_secret
 
     with app.app_context():
         return f"/api/webhooks/stripe/{app_webhook_secret('stripe')}"
@@ -208,7 +208,7 @@ def test_new_credentials_route_by_the_account_they_belong_to(app, client, victim
 
 @pytest.mark.parametrize("failure", ["refused", "outage"])
 def test_a_credentials_patch_the_provider_does_not_confirm_changes_nothing(app, client, victim, stripe_api, failure):
-    from hub.integrations import get_integration_with_credentials
+    from hub.tenancy.integrations import get_integration_with_credentials
 
     created = create(client, victim, VICTIM_KEY).json
     if failure == "outage":
@@ -225,8 +225,8 @@ def test_a_credentials_patch_the_provider_does_not_confirm_changes_nothing(app, 
 
 def test_accounts_stored_before_they_were_checked_route_nothing_until_the_provider_names_them(app, client, victim, attacker):
     """Rows written when the API still took `external_account_id` from the body are not trusted until re-checked."""
-    from hub.accounts import verify_accounts
-    from hub.integrations import create_integration
+    from hub.provider.accounts import verify_accounts
+    from hub.tenancy.integrations import create_integration
 
     victims = create(client, victim, VICTIM_KEY).json
     claimed = create(client, attacker, ATTACKER_KEY).json["id"]
@@ -237,7 +237,7 @@ def test_accounts_stored_before_they_were_checked_route_nothing_until_the_provid
             bystander.id, connector="stripe", name="Connect",
             credentials={"access_token": "sk_test_LegacyConnectToken", "token_type": "bearer", "stripe_user_id": "acct_1LegacyConnected"},
         ).id
-        from hub.integrations import update_integration_credentials
+        from hub.tenancy.integrations import update_integration_credentials
 
         update_integration_credentials(attacker.id, refused, {"api_key": "rk_test_51RolledSinceThen"})
         legacy = {claimed: VICTIM_ACCOUNT, refused: VICTIM_ACCOUNT, connected: "acct_1LegacyConnected"}
@@ -270,7 +270,7 @@ def test_accounts_stored_before_they_were_checked_route_nothing_until_the_provid
 
 
 def test_account_verification_is_periodic_work(app):
-    from hub.periodic import _schedule
+    from hub.worker.periodic import _schedule
 
     with app.app_context():
         assert "verify-accounts" in [name for name, _period, _work in _schedule()]

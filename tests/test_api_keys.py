@@ -9,7 +9,7 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 
-from hub.models import ApiKey, db, utcnow
+from hub.storage.models import ApiKey, db, utcnow
 
 
 def assert_problem(response, status, slug=None):
@@ -117,7 +117,7 @@ def test_key_calls_need_a_valid_api_key(client, method, path, headers):
 
 
 def test_a_tenant_holds_a_bounded_number_of_live_keys(app, client, tenant):
-    from hub.api_keys import MAX_LIVE_KEYS, issue_api_key
+    from hub.tenancy.api_keys import MAX_LIVE_KEYS, issue_api_key
 
     with app.app_context():
         for _ in range(MAX_LIVE_KEYS - 1):
@@ -171,7 +171,7 @@ def test_last_use_write_does_not_hold_the_database(app, client, tenant):
 
     @app.get("/__probe_after_auth")
     def probe():  # type: ignore[no-untyped-def]
-        from hub.auth import authenticate_api_key
+        from hub.api.auth import authenticate_api_key
 
         authenticate_api_key()
         with db.engine.connect() as other:  # another connection writes while this request is still running

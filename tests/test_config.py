@@ -7,8 +7,8 @@ import logging
 import pytest
 
 from hub.app import create_app
-from hub.crypto import generate_key_entry
 from hub.errors import ConfigurationError
+from hub.storage.crypto import generate_key_entry
 
 
 def test_production_refuses_every_development_default_and_names_each(tmp_path):

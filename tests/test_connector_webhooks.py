@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from hub.models import Job, WebhookEvent, db
+from hub.storage.models import Job, WebhookEvent, db
 from hub.testing import _make_tenant
 from hub.testkit.http_server import serve_wsgi
 
@@ -29,14 +29,14 @@ def rows(app, model):
 
 
 def app_path(app, connector: str) -> str:
-    from hub.connector_apps import app_webhook_secret
+    from hub.tenancy.connector_apps import app_webhook_secret
 
     with app.app_context():
         return f"/api/webhooks/{connector}/{app_webhook_secret(connector)}"
 
 
 def oauth_integration(app, tenant, connector: str, account: str) -> str:
-    from hub.integrations import create_integration
+    from hub.tenancy.integrations import create_integration
 
     with app.app_context():
         return create_integration(

@@ -9,10 +9,11 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
-from hub import locks
-from hub.database import current_revision, head_revision
 from hub.errors import Conflict, NotFound
-from hub.integrations import (
+from hub.storage import locks
+from hub.storage.database import current_revision, head_revision
+from hub.storage.models import db
+from hub.tenancy.integrations import (
     create_integration,
     delete_integration,
     get_integration_by_id,
@@ -21,7 +22,6 @@ from hub.integrations import (
     update_integration_credentials,
     update_integration_status,
 )
-from hub.models import db
 
 
 def test_migrations_are_at_head_and_match_the_models(app):
@@ -49,7 +49,7 @@ def test_every_revision_downgrades_and_upgrades_again(scratch_database_url, tmp_
     from alembic.script import ScriptDirectory
 
     from hub.app import create_app
-    from hub.database import _alembic_config, upgrade_database
+    from hub.storage.database import _alembic_config, upgrade_database
 
     app = create_app({"DATABASE_URL": scratch_database_url, "HUB_INSTANCE_PATH": str(tmp_path / "instance"), "HUB_LOG_LEVEL": "WARNING"}, environ={})
     with app.app_context():
@@ -68,10 +68,10 @@ def test_every_revision_downgrades_and_upgrades_again(scratch_database_url, tmp_
 
 
 def test_the_dedupe_revision_keeps_its_name(app):
-    from alembic.script import ScriptDirectory
     from alembic.config import Config
+    from alembic.script import ScriptDirectory
 
-    from hub.database import MIGRATIONS_PATH
+    from hub.storage.database import MIGRATIONS_PATH
 
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_PATH))
@@ -150,8 +150,8 @@ def test_a_credentials_ciphertext_copied_to_another_row_does_not_open(app, tenan
     import sqlalchemy as sa
 
     from hub.errors import DecryptionFailed
-    from hub.integrations import create_integration, get_integration_with_credentials
-    from hub.models import Integration
+    from hub.storage.models import Integration
+    from hub.tenancy.integrations import create_integration, get_integration_with_credentials
 
     with app.app_context():
         source = create_integration(tenant.id, connector="stripe", name="a", credentials={"api_key": "rk_live_victim"})
@@ -172,7 +172,7 @@ def test_new_ids_are_time_ordered_uuid7():
     import time
     import uuid
 
-    from hub.models import new_id
+    from hub.storage.models import new_id
 
     first = new_id()
     time.sleep(0.002)

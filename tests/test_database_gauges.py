@@ -15,10 +15,10 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from hub import jobs
-from hub.database import read_only_connection
-from hub.database_gauges import collector_queries
-from hub.models import WebhookEvent, db, new_id, utcnow
+from hub.monitoring.gauges import collector_queries
+from hub.queue import outbox
+from hub.storage.database import read_only_connection
+from hub.storage.models import WebhookEvent, db, new_id, utcnow
 
 # The partial index each growing table must be read through.
 BOUNDED_INDEXES = {"jobs": {"ix_jobs_unfinished_run_at"}, "webhook_events": {"ix_webhook_events_attention"}}
@@ -84,13 +84,13 @@ def test_gauges_report_unfinished_work_the_oldest_due_job_and_events_needing_att
     now = utcnow()
     with app.app_context():
         rows = [
-            jobs.job_values(queue="webhooks", kind="event", tenant_id=tenant.id, run_at=now - timedelta(minutes=10), now=now),
-            jobs.job_values(queue="webhooks", kind="event", tenant_id=tenant.id, now=now),
-            jobs.job_values(queue="sync", kind="sync", tenant_id=tenant.id, run_at=now + timedelta(hours=1), now=now),
-            jobs.job_values(queue="automation", kind="automation", tenant_id=tenant.id, now=now),
+            outbox.job_values(queue="webhooks", kind="event", tenant_id=tenant.id, run_at=now - timedelta(minutes=10), now=now),
+            outbox.job_values(queue="webhooks", kind="event", tenant_id=tenant.id, now=now),
+            outbox.job_values(queue="sync", kind="sync", tenant_id=tenant.id, run_at=now + timedelta(hours=1), now=now),
+            outbox.job_values(queue="automation", kind="automation", tenant_id=tenant.id, now=now),
         ]
         rows[3]["status"] = "done"
-        jobs.add_jobs(rows)
+        outbox.add_jobs(rows)
         db.session.execute(sa.insert(WebhookEvent.__table__), [_event(tenant.id, status) for status in ("failed", "dead", "dead", "processed")])
         db.session.commit()
 

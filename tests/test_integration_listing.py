@@ -11,8 +11,8 @@ import pytest
 import sqlalchemy as sa
 
 from hub.errors import IntegrationQuotaExceeded
-from hub.integrations import create_integration
-from hub.models import Integration, db, new_id, utcnow
+from hub.storage.models import Integration, db, new_id, utcnow
+from hub.tenancy.integrations import create_integration
 from hub.testing import _make_tenant
 from tests.oauth_fixtures import build_oauth_app, connect, provider  # noqa: F401  (fixtures)
 
@@ -69,7 +69,7 @@ def test_integrations_created_with_the_same_timestamp_are_neither_skipped_nor_re
 
 
 def test_filters_hold_across_pages(app, client, tenant):
-    from hub.integrations import update_integration_status
+    from hub.tenancy.integrations import update_integration_status
 
     created = add_integrations(app, tenant, 4)
     with app.app_context():

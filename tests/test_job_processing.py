@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import sqlalchemy as sa
 
-from hub.models import Job, WebhookEvent, db, utcnow
+from hub.storage.models import Job, WebhookEvent, db, utcnow
 
 
 def event(event_id: str, **data):
@@ -89,8 +89,8 @@ def test_processing_is_idempotent_when_the_queue_delivers_twice(pipeline):
     integration = pipeline.create_integration()
     pipeline.deliver(integration["path"], event("evt_twice"), secret=integration["signing_secret"])
     [job] = pipeline.rows(Job)
-    from hub.jobs import Dispatch
-    from hub.queues import enqueue
+    from hub.queue.outbox import Dispatch
+    from hub.queue.queues import enqueue
 
     with pipeline.app.app_context():
         enqueue([Dispatch(job.id, "webhooks"), Dispatch(job.id, "webhooks")])
@@ -129,7 +129,7 @@ def test_relay_enqueues_a_job_whose_enqueue_was_lost(pipeline):
     """A crash between commit and enqueue: the row exists, the queue never heard of it."""
     integration = pipeline.create_integration()
     pipeline.deliver(integration["path"], event("evt_lost"), secret=integration["signing_secret"])
-    from hub.queues import current_queues
+    from hub.queue.queues import current_queues
 
     with pipeline.app.app_context():
         for huey in current_queues().hueys.values():
@@ -151,8 +151,8 @@ def test_relay_leaves_jobs_inside_their_dispatch_lease_alone(pipeline):
 def test_relay_takes_over_a_job_whose_consumer_died(pipeline):
     integration = pipeline.create_integration()
     pipeline.deliver(integration["path"], event("evt_orphan"), secret=integration["signing_secret"])
-    from hub.jobs import claim
-    from hub.queues import current_queues
+    from hub.queue.outbox import claim
+    from hub.queue.queues import current_queues
 
     with pipeline.app.app_context():
         [job] = db.session.execute(sa.select(Job)).scalars().all()
@@ -172,7 +172,7 @@ def test_relay_takes_over_a_job_whose_consumer_died(pipeline):
 def test_a_consumer_that_lost_its_lease_cannot_finish_the_job(pipeline):
     integration = pipeline.create_integration()
     pipeline.deliver(integration["path"], event("evt_race"), secret=integration["signing_secret"])
-    from hub.jobs import claim, finish
+    from hub.queue.outbox import claim, finish
 
     with pipeline.app.app_context():
         [job] = db.session.execute(sa.select(Job)).scalars().all()
@@ -200,7 +200,7 @@ def test_last_attempt_lost_with_its_consumer_becomes_dead(pipeline):
 
 
 def test_retry_delay_grows_exponentially_with_jitter(make_app):
-    from hub.jobs import backoff_seconds
+    from hub.queue.outbox import backoff_seconds
 
     app = make_app(HUB_JOB_BACKOFF_SECONDS=2)
     with app.app_context():
@@ -214,7 +214,7 @@ def test_retry_delay_grows_exponentially_with_jitter(make_app):
 def test_concurrent_batch_claims_take_disjoint_jobs(pipeline):
     import threading
 
-    from hub.jobs import claim_batch
+    from hub.queue.outbox import claim_batch
 
     integration = pipeline.create_integration()
     for number in range(40):

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from hub.connector_apps import app_webhook_secret
-from hub.crypto import generate_key_entry
-from hub.integrations import create_integration, get_integration_with_credentials, webhook_secret_of
-from hub.keyrotation import rotate_keys
-from hub.models import ConnectorApp, Integration, db
+from hub.storage.crypto import generate_key_entry
+from hub.storage.key_rotation import rotate_keys
+from hub.storage.models import ConnectorApp, Integration, db
+from hub.tenancy.connector_apps import app_webhook_secret
+from hub.tenancy.integrations import create_integration, get_integration_with_credentials, webhook_secret_of
 from hub.testing import TEST_ENCRYPTION_KEY
 
 
@@ -54,7 +54,7 @@ def test_rotation_is_idempotent(make_app, tenant):
 
 
 def test_keys_generate_prints_a_usable_entry(app):
-    from hub.crypto import KeyRing
+    from hub.storage.crypto import KeyRing
 
     result = app.test_cli_runner().invoke(args=["keys", "generate"])
     assert result.exit_code == 0
@@ -68,7 +68,7 @@ def test_a_credential_update_under_the_new_key_moves_the_whole_row(make_app, ten
     new_entry = generate_key_entry()
     new_app = make_app(ENCRYPTION_KEY=f"{new_entry},{TEST_ENCRYPTION_KEY}")
     with new_app.app_context():
-        from hub.integrations import update_integration_credentials
+        from hub.tenancy.integrations import update_integration_credentials
 
         update_integration_credentials(tenant.id, integration_id, {"api_key": "rk_rolled"})
         rotate_keys()

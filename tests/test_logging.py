@@ -190,5 +190,5 @@ def test_the_webhook_pipeline_logs_ids_and_no_secret(pipeline, log_stream):
     entries = lines(log_stream)
     deliveries = [e for e in entries if e["logger"] == "hub.access" and "/api/webhooks/" in e["message"]]
     assert deliveries and all(e.get("connector") == "signed" and e.get("integration_id") == integration["id"] for e in deliveries)
-    retried = [e for e in entries if e["logger"] == "hub.runner"]
+    retried = [e for e in entries if e["logger"] == "hub.worker.runner"]
     assert retried and all(e.get("job_id") and e.get("event_id") and e.get("tenant_id") == pipeline.tenant.id for e in retried)

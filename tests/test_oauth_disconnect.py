@@ -12,8 +12,8 @@ import logging
 import pytest
 import sqlalchemy as sa
 
-from hub.models import Integration, db
-from hub.tokens import fresh_credentials
+from hub.provider.credentials import fresh_credentials
+from hub.storage.models import Integration, db
 from tests.oauth_fixtures import (  # noqa: F401  (fixtures)
     authorize,
     build_oauth_app,
@@ -33,9 +33,9 @@ def oauth_app(build_oauth_app):
 
 def sealed_verifier(app) -> str:
     """The PKCE verifier of the one pending authorization, opened from wherever the state is stored."""
-    from hub.models import OAuthState
-    from hub.oauth_state_context import OAUTH_STATE_CONTEXT
-    from hub.redis_store import redis_client, redis_key
+    from hub.storage.crypto import OAUTH_STATE_CONTEXT
+    from hub.storage.models import OAuthState
+    from hub.storage.redis import redis_client, redis_key
 
     with app.app_context():
         if app.config.get("REDIS_URL"):

@@ -14,9 +14,9 @@ from datetime import timedelta
 import pytest
 
 from hub.errors import ReauthorizationRequired, TokenRefreshFailed
-from hub.integrations import get_integration_with_credentials
-from hub.models import db, utcnow
-from hub.tokens import fresh_credentials, refresh_expiring_tokens
+from hub.provider.credentials import fresh_credentials, refresh_expiring_tokens
+from hub.storage.models import db, utcnow
+from hub.tenancy.integrations import get_integration_with_credentials
 from tests.oauth_fixtures import build_oauth_app, connect, provider, state_backend  # noqa: F401  (fixtures)
 
 SOON = 120  # seconds: inside the five-minute refresh margin

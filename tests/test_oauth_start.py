@@ -11,8 +11,8 @@ import pytest
 import sqlalchemy as sa
 from itsdangerous import URLSafeTimedSerializer
 
-from hub.connect_sessions import SALT
-from hub.models import OAuthState, db
+from hub.oauth.connect_sessions import SALT
+from hub.storage.models import OAuthState, db
 from tests.oauth_fixtures import (  # noqa: F401  (fixtures)
     FRONTEND_URL,
     ApiKeyConnector,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from hub.models import WebhookEvent
+from hub.storage.models import WebhookEvent
 
 
 def event(event_id: str, **data):

@@ -9,7 +9,7 @@ import json
 import pytest
 import sqlalchemy as sa
 
-from hub.models import Integration, db
+from hub.storage.models import Integration, db
 from tests.stripe_fixtures import accepting_any_stripe_key
 
 
@@ -115,7 +115,7 @@ def test_webhook_bodies_keep_their_own_larger_limit(make_app, tenant):
     import hmac
     import time
 
-    from hub.models import WebhookEvent
+    from hub.storage.models import WebhookEvent
     from hub.testing import _make_tenant
 
     app = make_app(HUB_MAX_REQUEST_BYTES=1024)

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from flask import Flask, jsonify, request
 
 from hub import hookimpl
-from hub.models import Integration, Job, db
+from hub.storage.models import Integration, Job, db
 from hub.testkit.http_server import serve_wsgi
 from hub.types import ConnectorInfo
 
@@ -140,8 +140,8 @@ def test_sync_of_a_connector_without_sync_is_400(pipeline):
 
 
 def test_periodic_sync_schedules_each_due_integration_once(pipeline, provider):
-    from hub.queues import enqueue
-    from hub.syncing import schedule_due_syncs
+    from hub.provider.sync import schedule_due_syncs
+    from hub.queue.queues import enqueue
 
     integration = pipeline.create_integration()
     with pipeline.app.app_context():
@@ -159,7 +159,7 @@ def test_periodic_sync_schedules_each_due_integration_once(pipeline, provider):
 
 
 def test_periodic_work_runs_once_per_period_across_consumers(pipeline, provider):
-    from hub.periodic import run_periodic_work
+    from hub.worker.periodic import run_periodic_work
 
     pipeline.create_integration()
     with pipeline.app.app_context():

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from flask import Blueprint, g, jsonify, request
 
-from hub import events as service
-from hub.auth import require_tenant
+from hub.api.auth import require_tenant
 from hub.errors import BadRequest
-from hub.queues import enqueue
+from hub.events import store as service
+from hub.queue.queues import enqueue
 
 blueprint = Blueprint("events", __name__)
 

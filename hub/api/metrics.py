@@ -15,10 +15,10 @@ import hmac
 from flask import Blueprint, Response, request
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from hub.auth import bearer_token
+from hub.api.auth import bearer_token
 from hub.errors import NotFound, Unauthorized
 from hub.metrics import render_metrics
-from hub.state import current_hub
+from hub.runtime import current_hub
 
 blueprint = Blueprint("metrics", __name__)
 

@@ -1,0 +1,138 @@
+"""The three Huey queues (webhooks, sync, automation) and the one task they run.
+
+With `REDIS_URL` set the queues are RedisHuey queues named under
+`HUB_REDIS_PREFIX`; without it, SqliteHuey queues in the instance folder.
+Every queue carries the same generic task, `hub.run_job(job_id)`: the job row
+says what to do, so a consumer never imports a plugin to find its tasks.
+Every queue also carries the periodic maintenance tick; its pieces take
+leases, so any number of consumers run each of them once per period.
+
+Enqueueing is a doorbell, not the record: the job row is already committed,
+so a failed enqueue (Redis down) is logged and left to the relay.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from flask import Flask, current_app
+from huey import Huey, RedisHuey, SqliteHuey, crontab
+
+from hub.queue.outbox import QUEUES, Dispatch, mark_enqueue_lost
+from hub.queue.recent import RecentIds
+
+log = logging.getLogger(__name__)
+
+TASK_NAME = "hub.run_job"
+PERIODIC_TASK_NAME = "hub.periodic"
+
+
+class Queues:
+    """The app's Huey instances and their tasks (kept in `app.extensions["hub.queues"]`)."""
+
+    def __init__(self, app: Flask) -> None:
+        self.app = app
+        self.hueys: dict[str, Huey] = {}
+        self.tasks: dict[str, Any] = {}
+        self.finished = RecentIds()
+        for name in QUEUES:
+            huey = _build_huey(app, name)
+            self.hueys[name] = huey
+            self.tasks[name] = huey.task(name=TASK_NAME)(self._job_runner(name))
+            huey.periodic_task(crontab(minute="*"), name=PERIODIC_TASK_NAME)(self._periodic)
+
+    def _job_runner(self, queue: str) -> Any:
+        from hub.worker.runner import BATCHED_QUEUES, run_job
+
+        def run(job_id: str) -> None:
+            if queue in BATCHED_QUEUES and job_id in self.finished:
+                return  # a batch of this process already finished it
+            with self.app.app_context():
+                run_job(job_id, queue)
+
+        return run
+
+    def _periodic(self) -> None:
+        from hub.worker.periodic import run_periodic_work
+
+        with self.app.app_context():
+            run_periodic_work()
+
+    def enqueue(self, dispatches: Iterable[Dispatch]) -> int:
+        """Put jobs on their queues; returns how many went in. Failures are left to the relay."""
+        lost: list[str] = []
+        sent = 0
+        for dispatch in dispatches:
+            task = self.tasks[dispatch.queue]
+            try:
+                if dispatch.delay_seconds > 0:
+                    task.schedule(args=(dispatch.job_id,), delay=dispatch.delay_seconds)
+                else:
+                    task(dispatch.job_id)
+                sent += 1
+            except Exception as error:  # the row is committed; the relay will enqueue it
+                log.warning("could not enqueue job %s on %s: %s", dispatch.job_id, dispatch.queue, type(error).__name__)
+                lost.append(dispatch.job_id)
+        if lost:
+            try:
+                mark_enqueue_lost(lost)
+            except Exception as error:
+                log.warning("could not flag %d jobs for the relay: %s", len(lost), type(error).__name__)
+        return sent
+
+    def depth(self, name: str) -> int:
+        return int(self.hueys[name].pending_count())
+
+    def run_pending(self, names: Iterable[str] = QUEUES, max_tasks: int = 10_000) -> int:
+        """Run queued and due scheduled tasks in this thread until the queues are empty.
+
+        The same code path as a consumer's worker, without its threads: for
+        tests, and for `hub worker --drain`. Returns how many tasks ran.
+        """
+        ran = 0
+        while ran < max_tasks:
+            progressed = False
+            for name in names:
+                huey = self.hueys[name]
+                for task in huey.read_schedule():
+                    huey.enqueue(task)
+                if not huey.pending_count():
+                    continue  # a consumer's dequeue would block waiting for work
+                task = huey.dequeue()
+                if task is None:
+                    continue
+                huey.execute(task)
+                ran += 1
+                progressed = True
+            if not progressed:
+                return ran
+        return ran
+
+
+def _build_huey(app: Flask, queue: str) -> Huey:
+    redis_url = app.config.get("REDIS_URL")
+    if redis_url:
+        from redis import ConnectionPool
+
+        pool = ConnectionPool.from_url(redis_url, socket_connect_timeout=2, socket_timeout=5, health_check_interval=30)
+        return RedisHuey(
+            name=f"{app.config['HUB_REDIS_PREFIX']}:{queue}", connection_pool=pool, clean_name=False, results=False, utc=True
+        )
+    path = Path(app.config["HUB_INSTANCE_PATH"]) / "huey.sqlite3"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return SqliteHuey(name=queue, filename=str(path), results=False, utc=True)
+
+
+def init_queues(app: Flask) -> None:
+    app.extensions["hub.queues"] = Queues(app)
+
+
+def current_queues() -> Queues:
+    return current_app.extensions["hub.queues"]
+
+
+def enqueue(dispatches: Iterable[Dispatch]) -> int:
+    return current_queues().enqueue(dispatches)
