@@ -9,6 +9,7 @@ from typing import Any
 from flask import Flask, Request
 from flask.sessions import SessionInterface, SessionMixin
 
+from hub.api import register_blueprints
 from hub.api.problems import register_problem_handlers
 from hub.api.validation import refuse_nul_in_url
 from hub.config import apply_development_defaults, load_settings
@@ -19,6 +20,8 @@ from hub.runtime import HubState
 from hub.storage.crypto import KeyRing
 from hub.storage.database import init_database
 from hub.storage.rate_limits import init_rate_limits
+from hub.worker.periodic import run_periodic_work
+from hub.worker.runner import run_job
 
 
 class NoCookieSessions(SessionInterface):
@@ -57,13 +60,7 @@ def create_app(config: Mapping[str, Any] | None = None, environ: Mapping[str, st
     init_request_ids(app)
     app.before_request(refuse_nul_in_url)
     init_rate_limits(app)
-    init_queues(app)
-
-    from hub.api import register_blueprints
+    init_queues(app, run_job=run_job, periodic=run_periodic_work)
 
     register_blueprints(app)
-
-    from hub.cli import register_commands
-
-    register_commands(app)
     return app

@@ -38,11 +38,6 @@ def main() -> None:
     """Operate the integration hub."""
 
 
-def register_commands(app: Flask) -> None:
-    for command in COMMANDS:
-        app.cli.add_command(command)
-
-
 @click.group("db", help="Database schema.")
 def db_group() -> None:
     pass

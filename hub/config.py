@@ -8,7 +8,6 @@ names every development default still in force.
 
 from __future__ import annotations
 
-import base64
 import logging
 import os
 import secrets
@@ -17,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from hub.errors import ConfigurationError
+from hub.storage.crypto import generate_key_entry
 
 log = logging.getLogger(__name__)
 
@@ -196,7 +196,7 @@ def apply_development_defaults(settings: dict[str, Any]) -> None:
         settings["SECRET_KEY"] = _instance_secret(instance / "secret_key", lambda: secrets.token_urlsafe(48))
         generated.append("SECRET_KEY")
     if not settings.get("ENCRYPTION_KEY"):
-        settings["ENCRYPTION_KEY"] = _instance_secret(instance / "encryption_key", _new_key_entry)
+        settings["ENCRYPTION_KEY"] = _instance_secret(instance / "encryption_key", generate_key_entry)
         generated.append("ENCRYPTION_KEY")
     if generated:
         _announce_generated_keys(instance, tuple(generated))
@@ -215,12 +215,6 @@ def _announce_generated_keys(instance: Path, names: tuple[str, ...]) -> None:
         "development mode: %s %s not set; using generated keys kept in %s (set them, and HUB_ENV=production, for a deployment)",
         " and ".join(names), "are" if len(names) > 1 else "is", instance,
     )
-
-
-def _new_key_entry() -> str:
-    from hub.storage.crypto import generate_key_entry
-
-    return generate_key_entry()
 
 
 def _instance_secret(path: Path, make: Any) -> str:
@@ -243,10 +237,3 @@ def connector_settings(config: Mapping[str, Any], environ: Mapping[str, str], co
     found = {k: v for k, v in environ.items() if k.startswith(prefixes) and v != ""}
     found.update({k: v for k, v in config.items() if isinstance(k, str) and k.startswith(prefixes) and v is not None})
     return {k: str(v) for k, v in found.items()}
-
-
-def b64decode_key(text: str) -> bytes:
-    """Decode url-safe or standard base64, padded or not."""
-    text = text.strip()
-    padded = text + "=" * (-len(text) % 4)
-    return base64.urlsafe_b64decode(padded.replace("+", "-").replace("/", "_"))

@@ -62,6 +62,16 @@ def redact(text: str) -> str:
     return SECRET_PATTERN.sub(_redacted, text)
 
 
+# A failure is told in a line, not a page: the start of the message names it.
+ERROR_TEXT_LIMIT = 500
+
+
+def describe_error(error: BaseException) -> str:
+    """A short, secret-free account of a failure, for logs and a job's `last_error`."""
+    text = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
+    return redact(text)[:ERROR_TEXT_LIMIT]
+
+
 class RedactingFilter(logging.Filter):
     """Render the message, scrub it, and drop the raw arguments.
 

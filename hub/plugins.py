@@ -68,6 +68,18 @@ def _names(setting: str | Iterable[str] | None) -> list[str]:
     return [p.strip() for p in parts if p and p.strip()]
 
 
+def checked_account(connector_id: str, account: Any) -> AccountInfo | None:
+    """The connector's answer, refused unless it is an AccountInfo with an id the database can hold."""
+    if account is None:
+        return None
+    if not isinstance(account, AccountInfo) or not isinstance(account.external_account_id, str):
+        raise PluginError(f"connector {connector_id} must name an account with hub.types.AccountInfo")
+    if not 1 <= len(account.external_account_id) <= 255:
+        raise PluginError(f"connector {connector_id} named an account id of {len(account.external_account_id)} characters")
+    return account
+
+
+
 class PluginHost:
     """The hub's plugin manager; the only place that touches pluggy."""
 

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from hub.cli import main
 from hub.errors import ConfigurationError
 from hub.storage.crypto import generate_key_entry
 from hub.storage.key_check import KeysDoNotOpenStoredData, verify_keys_at_start
@@ -108,7 +109,7 @@ def test_a_rotation_keeps_the_hub_ready_and_lets_the_old_key_go(make_app, tenant
     new_key_id = new_entry.split(":")[0]
     rotating = make_app(ENCRYPTION_KEY=f"{new_entry},{TEST_ENCRYPTION_KEY}")
 
-    assert rotating.test_cli_runner().invoke(args=["keys", "rotate"]).exit_code == 0
+    assert rotating.test_cli_runner().invoke(main, args=["keys", "rotate"]).exit_code == 0
 
     assert recorded_key_ids(rotating) == {new_key_id}
     only_new = make_app(ENCRYPTION_KEY=new_entry)

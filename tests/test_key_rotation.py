@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
+from hub.cli import main
 from hub.storage.crypto import generate_key_entry
 from hub.storage.key_rotation import rotate_keys
 from hub.storage.models import ConnectorApp, Integration, db
@@ -29,7 +30,7 @@ def test_rotation_keeps_every_credential_readable(make_app, tenant):
     new_app = make_app(ENCRYPTION_KEY=f"{new_entry},{TEST_ENCRYPTION_KEY}")
     new_key_id = new_entry.split(":")[0]
 
-    result = new_app.test_cli_runner().invoke(args=["keys", "rotate"])
+    result = new_app.test_cli_runner().invoke(main, args=["keys", "rotate"])
 
     assert result.exit_code == 0, result.output
     assert f"re-encrypted 4 records under key {new_key_id}" in result.output
@@ -56,7 +57,7 @@ def test_rotation_is_idempotent(make_app, tenant):
 def test_keys_generate_prints_a_usable_entry(app):
     from hub.storage.crypto import KeyRing
 
-    result = app.test_cli_runner().invoke(args=["keys", "generate"])
+    result = app.test_cli_runner().invoke(main, args=["keys", "generate"])
     assert result.exit_code == 0
     assert KeyRing.from_setting(result.output.strip()).current_key_id == result.output.split(":")[0]
 

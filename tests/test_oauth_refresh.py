@@ -13,6 +13,7 @@ from datetime import timedelta
 
 import pytest
 
+from hub.cli import main
 from hub.errors import ReauthorizationRequired, TokenRefreshFailed
 from hub.provider.credentials import fresh_credentials, refresh_expiring_tokens
 from hub.storage.models import db, utcnow
@@ -223,7 +224,7 @@ def test_the_periodic_refresh_reports_dead_grants(oauth_app, provider, tenant):
 def test_hub_tokens_refresh_command(oauth_app, provider, tenant):
     connected(oauth_app, provider, tenant)
 
-    result = oauth_app.test_cli_runner().invoke(args=["tokens", "refresh"])
+    result = oauth_app.test_cli_runner().invoke(main, args=["tokens", "refresh"])
 
     assert result.exit_code == 0, result.output
     assert "refreshed=1" in result.output

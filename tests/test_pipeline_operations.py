@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from hub.cli import main
 from hub.storage.models import WebhookEvent
 
 
@@ -73,26 +74,26 @@ def test_cli_lists_dead_events_and_replays_one(pipeline):
     pipeline.run_queues()
     [dead] = pipeline.events(status="dead")
     runner = pipeline.app.test_cli_runner()
-    listed = runner.invoke(args=["events", "list", "--status", "dead"])
+    listed = runner.invoke(main, args=["events", "list", "--status", "dead"])
     assert listed.exit_code == 0, listed.output
     assert dead["id"] in listed.output and "RuntimeError" in listed.output
-    replayed = runner.invoke(args=["events", "replay", dead["id"]])
+    replayed = runner.invoke(main, args=["events", "replay", dead["id"]])
     assert replayed.exit_code == 0, replayed.output
     assert "queued as job" in replayed.output
     assert pipeline.events()[0]["status"] == "pending"
-    assert runner.invoke(args=["events", "replay", "no-such-event"]).exit_code != 0
+    assert runner.invoke(main, args=["events", "replay", "no-such-event"]).exit_code != 0
 
 
 def test_worker_drain_runs_what_is_queued(pipeline):
     integration = pipeline.create_integration()
     pipeline.deliver(integration["path"], event("evt_drain"), secret=integration["signing_secret"])
-    result = pipeline.app.test_cli_runner().invoke(args=["worker", "--drain"])
+    result = pipeline.app.test_cli_runner().invoke(main, args=["worker", "--drain"])
     assert result.exit_code == 0, result.output
     assert pipeline.events()[0]["status"] == "processed"
 
 
 @pytest.mark.parametrize("queue", ["nope", "webhooks,nope", ","])
 def test_worker_refuses_unknown_queues(pipeline, queue):
-    result = pipeline.app.test_cli_runner().invoke(args=["worker", "--queue", queue])
+    result = pipeline.app.test_cli_runner().invoke(main, args=["worker", "--queue", queue])
     assert result.exit_code == 2
     assert "unknown queue" in result.output

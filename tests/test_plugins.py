@@ -7,6 +7,7 @@ import sys
 
 import pytest
 
+from hub.cli import main
 from hub.plugins import PluginHost
 from hub.types import WebhookRequest
 from tests.plugin_fixtures import install_plugin
@@ -155,7 +156,7 @@ def test_cli_lists_connectors_and_broken_plugins(make_app, tmp_path, monkeypatch
     install_plugin(tmp_path / "t", monkeypatch, distribution="typo-connector", module="typo_connector",
                    source=MISSPELLED_HOOK, connectors={"typo": "typo_connector"})
     app = make_app()
-    result = app.test_cli_runner().invoke(args=["connectors", "list"])
+    result = app.test_cli_runner().invoke(main, args=["connectors", "list"])
     assert result.exit_code == 0, result.output
     assert "stripe" in result.output and "Stripe" in result.output
     assert "BROKEN typo" in result.output

@@ -25,9 +25,10 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from flask import Flask
 
-from hub.api.metrics import LISTENER_ENVIRON_KEY
 from hub.errors import ConfigurationError
 
+# Set in the WSGI environ by this listener only (a client cannot send it: headers arrive as HTTP_*).
+LISTENER_ENVIRON_KEY = "hub.metrics_listener"
 NOT_FOUND = json.dumps(
     {"type": "https://hub.dev/problems/not-found", "title": "Not found", "status": 404, "detail": "Only /metrics is served here."}
 ).encode()

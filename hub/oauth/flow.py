@@ -25,9 +25,8 @@ from authlib.integrations.base_client.errors import OAuthError
 
 from hub.errors import BadRequest, Conflict, HubError, IntegrationQuotaExceeded
 from hub.oauth.state import InvalidState, PendingAuthorization, consume_state, issue_state
-from hub.provider.accounts import checked_account
+from hub.plugins import checked_account
 from hub.provider.oauth_client import (
-    callback_url,
     credentials_from_token,
     exchange_code,
     oauth_session,
@@ -52,6 +51,12 @@ ERROR_CODE = re.compile(r"[a-z0-9_.\-]{1,64}")
 MAX_RETURN_TO = 2048
 CONNECT_LOCK_TTL_SECONDS = 30
 CONNECT_LOCK_WAIT_SECONDS = 10
+CALLBACK_PATH = "/api/oauth/callback/{connector}"
+
+
+def callback_url(connector_id: str) -> str:
+    """Where the provider sends the browser back: the hub's callback for this connector."""
+    return current_hub().settings["APP_BASE_URL"] + CALLBACK_PATH.format(connector=connector_id)
 
 
 def validate_return_to(return_to: str | None) -> str | None:

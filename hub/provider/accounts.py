@@ -28,6 +28,7 @@ import requests
 import sqlalchemy as sa
 
 from hub.errors import CredentialsRefused, PluginError, ProviderUnavailable, ReauthorizationRequired
+from hub.plugins import checked_account
 from hub.provider.credentials import fresh_credentials
 from hub.provider.session import TimeoutSession, provider_session
 from hub.runtime import current_hub
@@ -55,17 +56,6 @@ def _lookup_session() -> Iterator[requests.Session]:
     session.headers["User-Agent"] = "hub-integration-hub/0.1"
     with session:
         yield session
-
-
-def checked_account(connector_id: str, account: Any) -> AccountInfo | None:
-    """The connector's answer, refused unless it is an AccountInfo with an id the database can hold."""
-    if account is None:
-        return None
-    if not isinstance(account, AccountInfo) or not isinstance(account.external_account_id, str):
-        raise PluginError(f"connector {connector_id} must name an account with hub.types.AccountInfo")
-    if not 1 <= len(account.external_account_id) <= 255:
-        raise PluginError(f"connector {connector_id} named an account id of {len(account.external_account_id)} characters")
-    return account
 
 
 def learn_api_key_account(connector_id: str, credentials: Mapping[str, Any]) -> AccountInfo | None:

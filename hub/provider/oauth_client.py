@@ -24,15 +24,10 @@ from hub.provider.session import DEFAULT_TIMEOUT
 from hub.runtime import current_hub
 from hub.types import OAuthConfig
 
-CALLBACK_PATH = "/api/oauth/callback/{connector}"
 # Fields of a token response that are stored under their standard names; the rest are kept as extras.
 STANDARD_FIELDS = ("access_token", "refresh_token", "token_type", "scope", "expires_at")
 # Relative or transport-only fields that mean nothing once stored.
 DROPPED_FIELDS = frozenset({"expires_in", "ok"})
-
-
-def callback_url(connector_id: str) -> str:
-    return current_hub().settings["APP_BASE_URL"] + CALLBACK_PATH.format(connector=connector_id)
 
 
 def provider_oauth_config(connector_id: str) -> OAuthConfig:

@@ -17,7 +17,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from hub.errors import ReauthorizationRequired
-from hub.queue.outbox import describe_error
+from hub.logs import describe_error
 from hub.runtime import current_hub
 from hub.storage.models import Integration, db
 

@@ -28,6 +28,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from hub.logs import describe_error
 from hub.runtime import current_hub
 from hub.storage.models import Integration, Job, WebhookEvent, db, new_id, utcnow
 
@@ -44,7 +45,6 @@ LIVE_STATUSES = ("pending", "processing", "failed", PAUSED)
 PAUSING_STATUS = "disabled"
 MAX_BACKOFF_SECONDS = 3600.0
 RELAY_BATCH = 500
-ERROR_TEXT_LIMIT = 500
 
 
 @dataclass(frozen=True)
@@ -312,14 +312,6 @@ def backoff_seconds(attempt: int) -> float:
     base = float(_settings()["HUB_JOB_BACKOFF_SECONDS"])
     delay = min(MAX_BACKOFF_SECONDS, base * (2 ** max(0, attempt - 1)))
     return delay / 2 + random.uniform(0, delay / 2)
-
-
-def describe_error(error: BaseException) -> str:
-    """A short, secret-free account of a failure for the event's `last_error`."""
-    from hub.logs import redact
-
-    text = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
-    return redact(text)[:ERROR_TEXT_LIMIT]
 
 
 def fail(claimed: Claim, error: BaseException, *, retryable: bool = True) -> Dispatch | None:

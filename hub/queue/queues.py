@@ -5,7 +5,9 @@ With `REDIS_URL` set the queues are RedisHuey queues named under
 Every queue carries the same generic task, `hub.run_job(job_id)`: the job row
 says what to do, so a consumer never imports a plugin to find its tasks.
 Every queue also carries the periodic maintenance tick; its pieces take
-leases, so any number of consumers run each of them once per period.
+leases, so any number of consumers run each of them once per period. What
+the task and the tick run is handed in by the app factory (hub.app): the
+queue carries work, it does not know the worker that does it.
 
 Enqueueing is a doorbell, not the record: the job row is already committed,
 so a failed enqueue (Redis down) is logged and left to the relay.
@@ -14,7 +16,7 @@ so a failed enqueue (Redis down) is logged and left to the relay.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -33,8 +35,11 @@ PERIODIC_TASK_NAME = "hub.periodic"
 class Queues:
     """The app's Huey instances and their tasks (kept in `app.extensions["hub.queues"]`)."""
 
-    def __init__(self, app: Flask) -> None:
+    def __init__(self, app: Flask, *, run_job: Callable[[str, str], object], periodic: Callable[[], object]) -> None:
+        """`run_job(job_id, queue)` answers a doorbell; `periodic()` is the maintenance tick."""
         self.app = app
+        self._run_job = run_job
+        self._run_periodic = periodic
         self.hueys: dict[str, Huey] = {}
         self.tasks: dict[str, Any] = {}
         self.finished = RecentIds()
@@ -45,21 +50,17 @@ class Queues:
             huey.periodic_task(crontab(minute="*"), name=PERIODIC_TASK_NAME)(self._periodic)
 
     def _job_runner(self, queue: str) -> Any:
-        from hub.worker.runner import BATCHED_QUEUES, run_job
-
         def run(job_id: str) -> None:
-            if queue in BATCHED_QUEUES and job_id in self.finished:
+            if job_id in self.finished:
                 return  # a batch of this process already finished it
             with self.app.app_context():
-                run_job(job_id, queue)
+                self._run_job(job_id, queue)
 
         return run
 
     def _periodic(self) -> None:
-        from hub.worker.periodic import run_periodic_work
-
         with self.app.app_context():
-            run_periodic_work()
+            self._run_periodic()
 
     def enqueue(self, dispatches: Iterable[Dispatch]) -> int:
         """Put jobs on their queues; returns how many went in. Failures are left to the relay."""
@@ -126,8 +127,8 @@ def _build_huey(app: Flask, queue: str) -> Huey:
     return SqliteHuey(name=queue, filename=str(path), results=False, utc=True)
 
 
-def init_queues(app: Flask) -> None:
-    app.extensions["hub.queues"] = Queues(app)
+def init_queues(app: Flask, *, run_job: Callable[[str, str], object], periodic: Callable[[], object]) -> None:
+    app.extensions["hub.queues"] = Queues(app, run_job=run_job, periodic=periodic)
 
 
 def current_queues() -> Queues:

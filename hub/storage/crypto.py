@@ -25,7 +25,6 @@ from typing import Any
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from hub.config import b64decode_key
 from hub.errors import ConfigurationError, DecryptionFailed
 
 TOKEN_VERSION = "v1"
@@ -35,6 +34,13 @@ KEY_BYTES = 32
 
 def _b64(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def b64decode_key(text: str) -> bytes:
+    """Decode url-safe or standard base64, padded or not."""
+    text = text.strip()
+    padded = text + "=" * (-len(text) % 4)
+    return base64.urlsafe_b64decode(padded.replace("+", "-").replace("/", "_"))
 
 
 def generate_key_entry(kms_key: str | None = None) -> str:
@@ -151,10 +157,19 @@ class KeyRing:
         return self.key_id_of(token) != self.current_key_id
 
 
+# The associated-data contexts of every sealed column, in one place: sealing,
+# opening, key rotation and the key check must all name the same one.
+
+
 def integration_context(tenant_id: str, integration_id: str, field: str) -> str:
     """Associated data for one secret field of one integration of one tenant."""
     return f"integration|{tenant_id}|{integration_id}|{field}"
 
 
-# Associated data of sealed OAuth state payloads (the state stores and key rotation).
+def connector_app_context(connector: str) -> str:
+    """Associated data for a connector app's webhook secret."""
+    return f"connector-app|{connector}|webhook_secret"
+
+
+# Associated data of sealed OAuth state payloads.
 OAUTH_STATE_CONTEXT = "oauth-state"

@@ -29,9 +29,8 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
 from hub.errors import ConfigurationError, DecryptionFailed
-from hub.storage.crypto import OAUTH_STATE_CONTEXT, KeyRing, integration_context
+from hub.storage.crypto import OAUTH_STATE_CONTEXT, KeyRing, connector_app_context, integration_context
 from hub.storage.models import ConnectorApp, Integration, KeyCheck, OAuthState, db, utcnow
-from hub.tenancy.connector_apps import connector_app_context
 
 log = logging.getLogger(__name__)
 

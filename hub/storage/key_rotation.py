@@ -13,10 +13,9 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 
 from hub.runtime import current_hub
-from hub.storage.crypto import OAUTH_STATE_CONTEXT, integration_context
+from hub.storage.crypto import OAUTH_STATE_CONTEXT, connector_app_context, integration_context
 from hub.storage.key_check import retire_unused_keys
 from hub.storage.models import ConnectorApp, Integration, OAuthState, db
-from hub.tenancy.connector_apps import connector_app_context
 
 
 @dataclass

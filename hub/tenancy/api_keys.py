@@ -26,8 +26,8 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from hub.errors import ApiKeyLimitReached, NotFound
 from hub.storage.models import ApiKey, Tenant, db, isoformat, utcnow
+from hub.storage.secrets import hash_secret
 from hub.tenancy.quotas import lock_tenant
-from hub.tenancy.tenants import hash_secret
 
 log = logging.getLogger(__name__)
 

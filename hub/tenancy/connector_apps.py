@@ -12,13 +12,10 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
 from hub.runtime import current_hub
+from hub.storage.crypto import connector_app_context
 from hub.storage.models import ConnectorApp, db
+from hub.storage.secrets import hash_secret
 from hub.tenancy.integrations import new_webhook_secret
-from hub.tenancy.tenants import hash_secret
-
-
-def connector_app_context(connector: str) -> str:
-    return f"connector-app|{connector}|webhook_secret"
 
 
 def app_webhook_secret(connector: str) -> str:

@@ -20,8 +20,8 @@ from hub.runtime import current_hub
 from hub.storage.crypto import integration_context
 from hub.storage.models import Integration, db, isoformat, new_id, utcnow
 from hub.storage.pagination import DEFAULT_PAGE_LIMIT, decode_cursor, encode_cursor
+from hub.storage.secrets import hash_secret
 from hub.tenancy.quotas import check_integration_quota
-from hub.tenancy.tenants import hash_secret
 
 STATUSES = ("active", "disabled", "needs_reauth", "revoked", "error")
 _UNSET: Any = object()

@@ -41,9 +41,9 @@ from hub.storage.database import release_write_lock
 from hub.storage.driver import DriverConnection, driver_connection
 from hub.storage.models import Integration, db
 from hub.storage.rate_limits import DeliveryBudgets, limit_webhook_failure
+from hub.storage.secrets import hash_secret
 from hub.tenancy.connector_apps import connector_for_app_secret
 from hub.tenancy.integrations import open_credentials
-from hub.tenancy.tenants import hash_secret
 from hub.types import NormalizedEvent, WebhookRequest, WebhookResponse
 
 log = logging.getLogger(__name__)

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
+from hub.logs import describe_error
 from hub.queue import outbox
 from hub.queue.queues import enqueue
 from hub.runtime import current_hub
@@ -92,6 +93,6 @@ def run_periodic_work() -> dict[str, Any]:
             report[name] = work()
         except Exception as error:  # one piece failing must not stop the others
             db.session.rollback()
-            log.warning("periodic %s failed: %s", name, outbox.describe_error(error))
+            log.warning("periodic %s failed: %s", name, describe_error(error))
             report[name] = "failed"
     return report

@@ -23,7 +23,7 @@ from __future__ import annotations
 import contextvars
 import logging
 
-from hub.logs import bind, unbind
+from hub.logs import bind, describe_error, unbind
 from hub.metrics import JOBS
 from hub.queue import outbox
 from hub.queue.queues import current_queues, enqueue
@@ -62,7 +62,7 @@ def _record_failure(claimed: outbox.Claim, error: BaseException) -> str:
     try:
         log.warning(
             "job %s (%s) attempt %d/%d failed: %s",
-            claimed.job_id, claimed.kind, claimed.attempts, claimed.max_attempts, outbox.describe_error(error),
+            claimed.job_id, claimed.kind, claimed.attempts, claimed.max_attempts, describe_error(error),
         )
         retry = outbox.fail(claimed, error, retryable=retryable)
     finally:
