@@ -154,7 +154,7 @@ def keys_rotate() -> None:
     from hub.storage.key_rotation import rotate_keys
 
     _require_keys_that_open_stored_data()
-    report = rotate_keys()
+    report = rotate_keys(current_hub().keyring)
     click.echo(f"re-encrypted {report.rotated} records under key {current_hub().keyring.current_key_id}")
     if report.skipped_concurrent:
         click.echo(f"{report.skipped_concurrent} records changed during rotation; run again to finish", err=True)

@@ -10,7 +10,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
 from hub.errors import Conflict, NotFound
-from hub.storage import locks
+from hub.runtime import current_hub
 from hub.storage.database import current_revision, head_revision
 from hub.storage.models import db
 from hub.tenancy.integrations import (
@@ -112,16 +112,16 @@ def lock_app(request, make_app):
 
 def test_a_lease_is_exclusive_until_released_or_expired(lock_app):
     with lock_app.app_context():
-        token = locks.acquire("refresh:one", ttl_seconds=30)
+        token = current_hub().leases.acquire("refresh:one", ttl_seconds=30)
         assert token is not None
-        assert locks.acquire("refresh:one", ttl_seconds=30) is None
-        locks.release("refresh:one", "someone-else")
-        assert locks.acquire("refresh:one", ttl_seconds=30) is None, "only the holder releases"
-        locks.release("refresh:one", token)
-        short = locks.acquire("refresh:one", ttl_seconds=0.05)
+        assert current_hub().leases.acquire("refresh:one", ttl_seconds=30) is None
+        current_hub().leases.release("refresh:one", "someone-else")
+        assert current_hub().leases.acquire("refresh:one", ttl_seconds=30) is None, "only the holder releases"
+        current_hub().leases.release("refresh:one", token)
+        short = current_hub().leases.acquire("refresh:one", ttl_seconds=0.05)
         assert short is not None
         threading.Event().wait(0.1)
-        assert locks.acquire("refresh:one", ttl_seconds=30) is not None, "an expired lease can be taken over"
+        assert current_hub().leases.acquire("refresh:one", ttl_seconds=30) is not None, "an expired lease can be taken over"
 
 
 def test_concurrent_holders_never_overlap(lock_app):
@@ -131,7 +131,7 @@ def test_concurrent_holders_never_overlap(lock_app):
     def worker():
         with lock_app.app_context():
             for _ in range(5):
-                with locks.hold("critical", ttl_seconds=10, wait_seconds=20, poll_seconds=0.005):
+                with current_hub().leases.hold("critical", ttl_seconds=10, wait_seconds=20, poll_seconds=0.005):
                     inside.append(1)
                     if len(inside) > 1:
                         overlaps.append(1)

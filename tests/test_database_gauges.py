@@ -15,7 +15,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from hub.monitoring.gauges import collector_queries
+from hub.monitoring.gauges import GaugeCache, collector_queries
 from hub.queue import outbox
 from hub.storage.database import read_only_connection
 from hub.storage.models import WebhookEvent, db, new_id, utcnow
@@ -125,7 +125,7 @@ def test_scrapes_within_a_few_seconds_share_one_database_read(app):
         _scrape(app)
         _scrape(app)
         again = len(statements)
-        app.extensions["hub.database_gauges"].max_age = 0  # the period has passed
+        app.extensions["hub"].part(GaugeCache).max_age = 0  # the period has passed
         _scrape(app)
     finally:
         sa.event.remove(engine, "after_cursor_execute", record)

@@ -6,6 +6,7 @@ from datetime import timedelta
 
 import sqlalchemy as sa
 
+from hub.queue.queues import Queues
 from hub.storage.models import Job, WebhookEvent, db, utcnow
 
 
@@ -245,5 +246,5 @@ def test_one_doorbell_processes_a_batch_and_the_rest_cost_nothing(pipeline):
     assert len(pipeline.processed()) == 60
     assert len(pipeline.automated()) == 60
     assert {row["status"] for row in pipeline.events(limit="100")} == {"processed"}
-    finished = pipeline.app.extensions["hub.queues"].finished
+    finished = pipeline.app.extensions["hub"].part(Queues).finished
     assert len(finished) == 120  # 60 event jobs and 60 automation jobs, answered from memory when their doorbells rang

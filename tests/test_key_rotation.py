@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from hub.cli import main
+from hub.runtime import current_hub
 from hub.storage.crypto import generate_key_entry
 from hub.storage.key_rotation import rotate_keys
 from hub.storage.models import ConnectorApp, Integration, db
@@ -51,7 +52,7 @@ def test_rotation_is_idempotent(make_app, tenant):
     app = make_app()
     _seed(app, tenant, count=1)
     with app.app_context():
-        assert rotate_keys().rotated == 0
+        assert rotate_keys(current_hub().keyring).rotated == 0
 
 
 def test_keys_generate_prints_a_usable_entry(app):
@@ -72,7 +73,7 @@ def test_a_credential_update_under_the_new_key_moves_the_whole_row(make_app, ten
         from hub.tenancy.integrations import update_integration_credentials
 
         update_integration_credentials(tenant.id, integration_id, {"api_key": "rk_rolled"})
-        rotate_keys()
+        rotate_keys(current_hub().keyring)
     only_new_app = make_app(ENCRYPTION_KEY=new_entry)
     with only_new_app.app_context():
         integration, credentials = get_integration_with_credentials(tenant.id, integration_id)

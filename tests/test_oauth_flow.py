@@ -17,6 +17,7 @@ from authlib.oauth2.rfc7636 import create_s256_code_challenge
 
 from hub.oauth.browser import MAX_PENDING_FLOWS, cookie_name
 from hub.oauth.state import hash_state
+from hub.runtime import current_hub
 from hub.storage.models import Integration, OAuthState, db, utcnow
 from hub.tenancy.integrations import decrypt_credentials
 from tests.oauth_fixtures import (  # noqa: F401  (fixtures)
@@ -60,10 +61,8 @@ def pending_states(app, redis_client=None):
     """How many OAuth states are stored, wherever this app keeps them."""
     with app.app_context():
         if app.config.get("REDIS_URL"):
-            from hub.storage.redis import redis_client as client_of
-            from hub.storage.redis import redis_key
-
-            return sum(1 for _ in client_of().scan_iter(match=redis_key("oauth-state", "*")))
+            hub = current_hub()
+            return sum(1 for _ in hub.redis.scan_iter(match=hub.oauth_states.key("*")))
         return db.session.execute(sa.select(sa.func.count()).select_from(OAuthState)).scalar_one()
 
 
@@ -135,12 +134,11 @@ def test_the_state_is_stored_server_side_as_a_hash_with_a_sealed_payload(oauth_a
 
     with oauth_app.app_context():
         if oauth_app.config.get("REDIS_URL"):
-            from hub.storage.redis import redis_client, redis_key
-
-            keys = [key.decode() for key in redis_client().scan_iter(match=redis_key("oauth-state", "*"))]
-            assert keys == [redis_key("oauth-state", hash_state(state))]
-            sealed = redis_client().get(keys[0]).decode()
-            assert 590 < redis_client().pttl(keys[0]) / 1000 <= 600
+            hub = current_hub()
+            keys = [key.decode() for key in hub.redis.scan_iter(match=hub.oauth_states.key("*"))]
+            assert keys == [hub.oauth_states.key(hash_state(state))]
+            sealed = hub.redis.get(keys[0]).decode()
+            assert 590 < hub.redis.pttl(keys[0]) / 1000 <= 600
         else:
             row = db.session.execute(sa.select(OAuthState)).scalar_one()
             assert row.state_hash == hashlib.sha256(state.encode()).hexdigest()

@@ -14,7 +14,7 @@ def event(event_id: str, **data):
 
 def test_webhook_rate_limit_is_per_integration_shared_by_processes_and_stores_nothing_past_it(redis_pipeline, make_app):
     pipeline = redis_pipeline
-    pipeline.app.extensions["hub.ratelimits"].webhook_limit = __import__("limits").parse("3/minute")
+    pipeline.app.extensions["hub"].rate_limits.webhook_limit = __import__("limits").parse("3/minute")
     second_process = make_app(**{key: pipeline.config[key] for key in (
         "HUB_PLUGINS", "SIGNED_APP_SECRET", "REDIS_URL", "HUB_REDIS_PREFIX")}, HUB_WEBHOOK_RATE_LIMIT="3/minute")
     busy = pipeline.create_integration()

@@ -14,6 +14,7 @@ from __future__ import annotations
 import pytest
 
 from hub.storage.models import Job, WebhookEvent
+from hub.webhooks.endpoint_cache import EndpointCache
 from tests.pipeline_fixtures import Pipeline
 
 PIPELINE_SETTINGS = ("HUB_PLUGINS", "SIGNED_APP_SECRET", "HUB_JOB_BACKOFF_SECONDS", "HUB_JOB_MAX_ATTEMPTS", "HUB_REDIS_PREFIX", "REDIS_URL")
@@ -24,7 +25,7 @@ def event(event_id: str, **data):
 
 
 def remembered(pipeline: Pipeline) -> int:
-    return len(pipeline.app.extensions["hub"].endpoints)
+    return len(pipeline.app.extensions["hub"].part(EndpointCache))
 
 
 def on_postgresql(pipeline: Pipeline) -> bool:

@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 from flask import g, request
 
 from hub.errors import BadRequest, Unauthorized
-from hub.storage.rate_limits import limit_tenant
+from hub.runtime import current_hub
 from hub.tenancy.api_keys import tenant_for_api_key
 
 View = TypeVar("View", bound=Callable[..., Any])
@@ -49,7 +49,7 @@ def require_tenant(view: View) -> View:
     @functools.wraps(view)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         g.tenant_id = authenticate_api_key()
-        limit_tenant(g.tenant_id)
+        current_hub().rate_limits.limit_tenant(g.tenant_id)
         refuse_tenant_override()
         return view(*args, **kwargs)
 

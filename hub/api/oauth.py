@@ -16,7 +16,6 @@ from hub.errors import BadRequest, Forbidden, Unauthorized
 from hub.oauth import browser, flow
 from hub.oauth.connect_sessions import read_connect_token
 from hub.runtime import current_hub
-from hub.storage.rate_limits import limit_tenant
 
 blueprint = Blueprint("oauth", __name__)
 KEEPS_THE_FLOW = frozenset({404, 503})
@@ -42,7 +41,7 @@ def start(connector: str) -> Response:
     else:
         raise Unauthorized("A connect_token (or a tenant API key) is required.", headers=UNAUTHORIZED_HEADERS)
     g.tenant_id = tenant_id
-    limit_tenant(tenant_id)
+    current_hub().rate_limits.limit_tenant(tenant_id)
     refuse_tenant_override()
     current_hub().plugins.connector(connector)
     if session is not None and not session.allows(connector):

@@ -26,12 +26,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
-from flask import current_app
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from hub.monitoring.readiness import is_ready, readiness_checks
 from hub.queue.outbox import QUEUES
+from hub.runtime import current_hub
 from hub.storage.database import read_only_connection
 from hub.storage.models import Integration, Job, WebhookEvent, utcnow
 
@@ -144,7 +144,7 @@ class GaugeCache:
 
 def gauge_cache() -> GaugeCache:
     """This app's cache (per process: each gunicorn worker keeps its own)."""
-    return current_app.extensions.setdefault("hub.database_gauges", GaugeCache())
+    return current_hub().part(GaugeCache)
 
 
 class DatabaseCollector(Collector):

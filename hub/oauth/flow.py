@@ -36,8 +36,7 @@ from hub.provider.oauth_client import (
 )
 from hub.provider.session import provider_session
 from hub.runtime import current_hub
-from hub.storage.leases import hold_with_session
-from hub.storage.locks import LockNotAcquired
+from hub.storage.leases import LeaseNotAcquired
 from hub.storage.models import Integration
 from hub.tenancy import integrations
 from hub.types import AccountInfo
@@ -49,8 +48,8 @@ RESERVED_AUTHORIZE_PARAMS = frozenset(
 )
 ERROR_CODE = re.compile(r"[a-z0-9_.\-]{1,64}")
 MAX_RETURN_TO = 2048
-CONNECT_LOCK_TTL_SECONDS = 30
-CONNECT_LOCK_WAIT_SECONDS = 10
+CONNECT_LEASE_TTL_SECONDS = 30
+CONNECT_LEASE_WAIT_SECONDS = 10
 CALLBACK_PATH = "/api/oauth/callback/{connector}"
 
 
@@ -158,7 +157,7 @@ def complete_authorization(connector_id: str, params: Mapping[str, str], *, brow
         integration = save_connection(pending, credentials, expires_at, account)
     except IntegrationQuotaExceeded:
         return failed("integration_quota_exceeded")
-    except (LockNotAcquired, Conflict):
+    except (LeaseNotAcquired, Conflict):
         return failed("temporarily_unavailable")
     log.info("connected integration %s (%s) for tenant %s", integration.id, connector_id, pending.tenant_id)
     return with_query(target, status="success", integration_id=integration.id, connector=connector_id)
@@ -175,8 +174,8 @@ def save_connection(
             pending.tenant_id, connector=connector_id, name=name[:200], credentials=credentials,
             end_user_id=pending.end_user_id, token_expires_at=expires_at,
         )
-    lock = f"oauth-connect:{pending.tenant_id}:{connector_id}:{account.external_account_id}"
-    with hold_with_session(lock, CONNECT_LOCK_TTL_SECONDS, wait_seconds=CONNECT_LOCK_WAIT_SECONDS):
+    lease = f"oauth-connect:{pending.tenant_id}:{connector_id}:{account.external_account_id}"
+    with current_hub().leases.hold_with_session(lease, CONNECT_LEASE_TTL_SECONDS, wait_seconds=CONNECT_LEASE_WAIT_SECONDS):
         existing = integrations.find_by_external_account(pending.tenant_id, connector_id, account.external_account_id)
         if existing is None:
             return integrations.create_integration(

@@ -3,10 +3,10 @@
 The `state` sent to the provider is 256 random bits; only its SHA-256 is
 stored, so a leaked store does not yield usable states. What the callback
 needs (tenant, end user, connector, PKCE verifier, return_to, expiry) is
-sealed with the key ring and kept in Redis when `REDIS_URL` is set, in the
-`oauth_states` table otherwise, never in a cookie or in process memory.
-Consuming is atomic in both stores (Redis GETDEL; a DELETE whose row count
-decides the winner), so a state works once even under concurrent callbacks.
+sealed with the key ring and kept in the app's OAuth state store (Redis when
+`REDIS_URL` is set, the `oauth_states` table otherwise: see
+hub.storage.oauth_states), never in a cookie or in process memory. The
+store hands a state out once, so it works once even under concurrent callbacks.
 The payload also holds the hash of the browser's nonce (see
 hub.oauth.browser): a state is consumed by its callback whatever the browser,
 and accepted only from the browser that started the flow.
@@ -19,21 +19,15 @@ import re
 import secrets
 import time
 from dataclasses import asdict, dataclass
-from datetime import datetime, timedelta
-from typing import Protocol
+from datetime import timedelta
 
-import sqlalchemy as sa
-from redis.exceptions import RedisError
-
-from hub.errors import BadRequest, DecryptionFailed, ServiceUnavailable
+from hub.errors import BadRequest, DecryptionFailed
 from hub.oauth.browser import nonce_matches
 from hub.runtime import current_hub
 from hub.storage.crypto import OAUTH_STATE_CONTEXT
-from hub.storage.models import OAuthState, db, utcnow
-from hub.storage.redis import redis_client, redis_enabled, redis_key
+from hub.storage.models import utcnow
 
 STATE_PATTERN = re.compile(r"[A-Za-z0-9_\-]{43,128}")
-RETRY_SOON = {"Retry-After": "1"}
 
 
 class InvalidState(BadRequest):
@@ -51,55 +45,6 @@ class PendingAuthorization:
     return_to: str | None
     expires_at: float
     browser_nonce_hash: str | None = None
-
-
-class StateStore(Protocol):
-    def save(self, state_hash: str, sealed: str, expires_at: datetime) -> None: ...
-
-    def take(self, state_hash: str) -> str | None:
-        """Remove and return the sealed payload; None when absent. Only one caller ever gets it."""
-
-
-class RedisStateStore:
-    def _key(self, state_hash: str) -> str:
-        return redis_key("oauth-state", state_hash)
-
-    def save(self, state_hash: str, sealed: str, expires_at: datetime) -> None:
-        ttl_ms = max(1, int((expires_at - utcnow()).total_seconds() * 1000))
-        try:
-            redis_client().set(self._key(state_hash), sealed, px=ttl_ms)
-        except RedisError:
-            raise ServiceUnavailable("The OAuth state store is unavailable; retry shortly.", headers=RETRY_SOON) from None
-
-    def take(self, state_hash: str) -> str | None:
-        try:
-            value = redis_client().getdel(self._key(state_hash))
-        except RedisError:
-            raise ServiceUnavailable("The OAuth state store is unavailable; retry shortly.", headers=RETRY_SOON) from None
-        return value.decode() if isinstance(value, bytes) else value
-
-
-class DatabaseStateStore:
-    def save(self, state_hash: str, sealed: str, expires_at: datetime) -> None:
-        # Abandoned flows leave rows behind; clearing long-expired ones here keeps the table small.
-        db.session.execute(sa.delete(OAuthState).where(OAuthState.expires_at < utcnow() - timedelta(hours=1)))
-        db.session.add(OAuthState(state_hash=state_hash, payload_ciphertext=sealed, expires_at=expires_at))
-        db.session.commit()
-
-    def take(self, state_hash: str) -> str | None:
-        sealed = db.session.execute(
-            sa.select(OAuthState.payload_ciphertext).where(OAuthState.state_hash == state_hash)
-        ).scalar_one_or_none()
-        if sealed is None:
-            db.session.commit()
-            return None
-        deleted = db.session.execute(sa.delete(OAuthState).where(OAuthState.state_hash == state_hash)).rowcount
-        db.session.commit()
-        return sealed if deleted == 1 else None
-
-
-def state_store() -> StateStore:
-    return RedisStateStore() if redis_enabled() else DatabaseStateStore()
 
 
 def hash_state(state: str) -> str:
@@ -125,7 +70,7 @@ def issue_state(
     )
     # The hash inside the sealed payload pins it to its key: a payload moved to another key does not open as valid.
     sealed = current_hub().keyring.encrypt_json({**asdict(pending), "state_hash": state_hash}, OAUTH_STATE_CONTEXT)
-    state_store().save(state_hash, sealed, expires_at)
+    current_hub().oauth_states.save(state_hash, sealed, expires_at)
     return state
 
 
@@ -141,7 +86,7 @@ def consume_state(state: str | None, *, browser_nonce: str | None) -> PendingAut
     if not STATE_PATTERN.fullmatch(state):
         raise InvalidState("The state parameter is malformed.")
     state_hash = hash_state(state)
-    sealed = state_store().take(state_hash)
+    sealed = current_hub().oauth_states.take(state_hash)
     if sealed is None:
         raise InvalidState("The OAuth state is unknown, expired or already used; start the connection again.")
     try:

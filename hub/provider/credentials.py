@@ -3,7 +3,7 @@
 Every caller that needs to talk to a provider on an integration's behalf
 goes through `fresh_credentials`, so token refresh has one home. A refresh
 happens ahead of expiry, under a per-integration lease that works across
-processes and machines (`hub.storage.locks`), re-reads the integration once the
+processes and machines (`hub.storage.leases`), re-reads the integration once the
 lease is held (another worker may just have refreshed), and writes with the
 version it read. Together these mean a refresh token (single-use at many
 providers) is spent once, however many workers want a token at the same
@@ -29,8 +29,8 @@ from hub.errors import Conflict, ReauthorizationRequired, TokenRefreshFailed
 from hub.metrics import TOKEN_REFRESHES
 from hub.provider.oauth_client import client_config, credentials_from_token, refresh_access_token
 from hub.provider.sweeps import IntegrationRef, active_integrations, connectors_with, sweep
-from hub.storage.leases import hold_with_session
-from hub.storage.locks import LockNotAcquired
+from hub.runtime import current_hub
+from hub.storage.leases import LeaseNotAcquired
 from hub.storage.models import Integration, db, utcnow
 from hub.tenancy.integrations import get_integration_with_credentials, update_integration_credentials, update_integration_status
 
@@ -39,8 +39,8 @@ log = logging.getLogger(__name__)
 REFRESH_MARGIN = timedelta(minutes=5)
 # The periodic task looks further ahead than callers do, so a token is renewed before anyone waits on it.
 PERIODIC_WINDOW = timedelta(minutes=15)
-LOCK_TTL_SECONDS = 60.0
-LOCK_WAIT_SECONDS = 30.0
+LEASE_TTL_SECONDS = 60.0
+LEASE_WAIT_SECONDS = 30.0
 # Error codes meaning the grant itself is gone (Slack says invalid_refresh_token).
 GRANT_REVOKED_ERRORS = frozenset({"invalid_grant", "invalid_refresh_token"})
 
@@ -74,9 +74,9 @@ def fresh_credentials(tenant_id: str, integration_id: str) -> dict[str, Any]:
 def refresh_credentials(tenant_id: str, integration_id: str, *, margin: timedelta = REFRESH_MARGIN) -> tuple[dict[str, Any], bool]:
     """Refresh the access token if it expires within `margin`; returns the credentials and whether it did."""
     try:
-        with hold_with_session(f"token-refresh:{integration_id}", LOCK_TTL_SECONDS, wait_seconds=LOCK_WAIT_SECONDS):
+        with current_hub().leases.hold_with_session(f"token-refresh:{integration_id}", LEASE_TTL_SECONDS, wait_seconds=LEASE_WAIT_SECONDS):
             return _refresh_holding_lease(tenant_id, integration_id, margin)
-    except LockNotAcquired:
+    except LeaseNotAcquired:
         raise TokenRefreshFailed("Another worker is refreshing this token; retry shortly.") from None
 
 

@@ -1,7 +1,9 @@
 """The three Huey queues (webhooks, sync, automation) and the one task they run.
 
 With `REDIS_URL` set the queues are RedisHuey queues named under
-`HUB_REDIS_PREFIX`; without it, SqliteHuey queues in the instance folder.
+`HUB_REDIS_PREFIX`, on the app's Redis connection pool; without it,
+SqliteHuey queues in the instance folder (Huey's own backends, chosen once
+when the app is built).
 Every queue carries the same generic task, `hub.run_job(job_id)`: the job row
 says what to do, so a consumer never imports a plugin to find its tasks.
 Every queue also carries the periodic maintenance tick; its pieces take
@@ -16,15 +18,17 @@ so a failed enqueue (Redis down) is logged and left to the relay.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, current_app
+from flask import Flask
 from huey import Huey, RedisHuey, SqliteHuey, crontab
 
 from hub.queue.outbox import QUEUES, Dispatch, mark_enqueue_lost
 from hub.queue.recent import RecentIds
+from hub.runtime import current_hub
+from hub.storage.redis import namespaced
 
 log = logging.getLogger(__name__)
 
@@ -33,10 +37,18 @@ PERIODIC_TASK_NAME = "hub.periodic"
 
 
 class Queues:
-    """The app's Huey instances and their tasks (kept in `app.extensions["hub.queues"]`)."""
+    """The app's Huey instances and their tasks (a part of the app's hub, see hub.runtime)."""
 
-    def __init__(self, app: Flask, *, run_job: Callable[[str, str], object], periodic: Callable[[], object]) -> None:
-        """`run_job(job_id, queue)` answers a doorbell; `periodic()` is the maintenance tick."""
+    def __init__(
+        self,
+        app: Flask,
+        *,
+        settings: Mapping[str, Any],
+        redis: Any,
+        run_job: Callable[[str, str], object],
+        periodic: Callable[[], object],
+    ) -> None:
+        """`run_job(job_id, queue)` answers a doorbell; `periodic()` is the maintenance tick; `redis` is the app's client or None."""
         self.app = app
         self._run_job = run_job
         self._run_periodic = periodic
@@ -44,7 +56,7 @@ class Queues:
         self.tasks: dict[str, Any] = {}
         self.finished = RecentIds()
         for name in QUEUES:
-            huey = _build_huey(app, name)
+            huey = _build_huey(settings, redis, name)
             self.hueys[name] = huey
             self.tasks[name] = huey.task(name=TASK_NAME)(self._job_runner(name))
             huey.periodic_task(crontab(minute="*"), name=PERIODIC_TASK_NAME)(self._periodic)
@@ -113,26 +125,19 @@ class Queues:
         return ran
 
 
-def _build_huey(app: Flask, queue: str) -> Huey:
-    redis_url = app.config.get("REDIS_URL")
-    if redis_url:
-        from redis import ConnectionPool
-
-        pool = ConnectionPool.from_url(redis_url, socket_connect_timeout=2, socket_timeout=5, health_check_interval=30)
+def _build_huey(settings: Mapping[str, Any], redis: Any, queue: str) -> Huey:
+    if redis is not None:
         return RedisHuey(
-            name=f"{app.config['HUB_REDIS_PREFIX']}:{queue}", connection_pool=pool, clean_name=False, results=False, utc=True
+            name=namespaced(settings["HUB_REDIS_PREFIX"], queue), connection_pool=redis.connection_pool,
+            clean_name=False, results=False, utc=True,
         )
-    path = Path(app.config["HUB_INSTANCE_PATH"]) / "huey.sqlite3"
+    path = Path(settings["HUB_INSTANCE_PATH"]) / "huey.sqlite3"
     path.parent.mkdir(parents=True, exist_ok=True)
     return SqliteHuey(name=queue, filename=str(path), results=False, utc=True)
 
 
-def init_queues(app: Flask, *, run_job: Callable[[str, str], object], periodic: Callable[[], object]) -> None:
-    app.extensions["hub.queues"] = Queues(app, run_job=run_job, periodic=periodic)
-
-
 def current_queues() -> Queues:
-    return current_app.extensions["hub.queues"]
+    return current_hub().part(Queues)
 
 
 def enqueue(dispatches: Iterable[Dispatch]) -> int:

@@ -12,8 +12,7 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
-from hub.runtime import current_hub
-from hub.storage.crypto import OAUTH_STATE_CONTEXT, connector_app_context, integration_context
+from hub.storage.crypto import OAUTH_STATE_CONTEXT, KeyRing, connector_app_context, integration_context
 from hub.storage.key_check import retire_unused_keys
 from hub.storage.models import ConnectorApp, Integration, OAuthState, db
 
@@ -23,19 +22,13 @@ class RotationReport:
     rotated: int = 0
     skipped_concurrent: int = 0
 
-    @property
-    def total(self) -> int:
-        return self.rotated
 
-
-def _reseal(token: str, context: str) -> str:
-    keyring = current_hub().keyring
+def _reseal(keyring: KeyRing, token: str, context: str) -> str:
     return keyring.encrypt(keyring.decrypt(token, context), context)
 
 
-def rotate_keys(batch_size: int = 500) -> RotationReport:
-    """Re-seal every integration, connector app and pending OAuth state not under the newest key."""
-    keyring = current_hub().keyring
+def rotate_keys(keyring: KeyRing, batch_size: int = 500) -> RotationReport:
+    """Re-seal every integration, connector app and pending OAuth state not under the newest key of `keyring`."""
     current = keyring.current_key_id
     report = RotationReport()
     while True:
@@ -47,8 +40,8 @@ def rotate_keys(batch_size: int = 500) -> RotationReport:
         progressed = False
         for row in rows:
             values = {
-                "credentials_ciphertext": _reseal(row.credentials_ciphertext, integration_context(row.tenant_id, row.id, "credentials")),
-                "webhook_secret_ciphertext": _reseal(row.webhook_secret_ciphertext, integration_context(row.tenant_id, row.id, "webhook_secret")),
+                "credentials_ciphertext": _reseal(keyring, row.credentials_ciphertext, integration_context(row.tenant_id, row.id, "credentials")),
+                "webhook_secret_ciphertext": _reseal(keyring, row.webhook_secret_ciphertext, integration_context(row.tenant_id, row.id, "webhook_secret")),
                 "key_id": current,
                 "version": row.version + 1,
             }
@@ -66,12 +59,12 @@ def rotate_keys(batch_size: int = 500) -> RotationReport:
         if not progressed:
             break
     for app_row in db.session.execute(sa.select(ConnectorApp).where(ConnectorApp.key_id != current)).scalars().all():
-        app_row.webhook_secret_ciphertext = _reseal(app_row.webhook_secret_ciphertext, connector_app_context(app_row.connector))
+        app_row.webhook_secret_ciphertext = _reseal(keyring, app_row.webhook_secret_ciphertext, connector_app_context(app_row.connector))
         app_row.key_id = current
         report.rotated += 1
     for state in db.session.execute(sa.select(OAuthState)).scalars().all():
         if keyring.needs_rotation(state.payload_ciphertext):
-            state.payload_ciphertext = _reseal(state.payload_ciphertext, OAUTH_STATE_CONTEXT)
+            state.payload_ciphertext = _reseal(keyring, state.payload_ciphertext, OAUTH_STATE_CONTEXT)
             report.rotated += 1
     db.session.commit()
     if not report.skipped_concurrent:

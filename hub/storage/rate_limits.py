@@ -5,10 +5,11 @@ deliveries count against their integration's (or, at an app-level URL,
 their provider account's) `HUB_WEBHOOK_RATE_LIMIT`; deliveries that fail
 verification count against their endpoint's `HUB_WEBHOOK_FAILURE_RATE_LIMIT`.
 
-Built on the `limits` library with a moving window. With `REDIS_URL` set the
-counters live in Redis, shared by every API process and machine; without it
-(embedded, one machine) they live in process memory. An exceeded limit is a
-429 problem with `Retry-After`.
+Built on the `limits` library with a moving window. Its storage is chosen
+once, when the app is built (hub.app): with `REDIS_URL` set the counters
+live in Redis (on the app's connection pool), shared by every API process
+and machine; without it (embedded, one machine) they live in process
+memory. An exceeded limit is a 429 problem with `Retry-After`.
 """
 
 from __future__ import annotations
@@ -16,35 +17,52 @@ from __future__ import annotations
 import logging
 import math
 import time
+from collections.abc import Mapping
 from typing import Any
 
-from flask import Flask, current_app
 from limits import RateLimitItem, parse
 from limits.storage import MemoryStorage, RedisStorage
 from limits.strategies import MovingWindowRateLimiter
 
 from hub.errors import RateLimited, ServiceUnavailable
+from hub.storage.redis import namespaced
 
 log = logging.getLogger(__name__)
 
 
 class RateLimits:
-    def __init__(self, app: Flask) -> None:
-        redis_url = app.config.get("REDIS_URL")
-        if redis_url:
-            storage: Any = RedisStorage(redis_url, key_prefix=f"{app.config['HUB_REDIS_PREFIX']}:ratelimit")
+    """The app's limits and the store that counts them."""
+
+    def __init__(self, settings: Mapping[str, Any], redis_client: Any = None) -> None:
+        if redis_client is not None:
+            storage: Any = RedisStorage(
+                settings["REDIS_URL"], connection_pool=redis_client.connection_pool,
+                key_prefix=namespaced(settings["HUB_REDIS_PREFIX"], "ratelimit"),
+            )
         else:
             storage = MemoryStorage()
         self.limiter = MovingWindowRateLimiter(storage)
-        self.tenant_limit = self._parse(app.config.get("HUB_TENANT_RATE_LIMIT"))
-        self.webhook_limit = self._parse(app.config.get("HUB_WEBHOOK_RATE_LIMIT"))
-        self.webhook_failure_limit = self._parse(app.config.get("HUB_WEBHOOK_FAILURE_RATE_LIMIT"))
+        self.tenant_limit = self._parse(settings.get("HUB_TENANT_RATE_LIMIT"))
+        self.webhook_limit = self._parse(settings.get("HUB_WEBHOOK_RATE_LIMIT"))
+        self.webhook_failure_limit = self._parse(settings.get("HUB_WEBHOOK_FAILURE_RATE_LIMIT"))
 
     @staticmethod
     def _parse(text: str | None) -> RateLimitItem | None:
         if not text or str(text).lower() in ("off", "none", "0"):
             return None
         return parse(str(text))
+
+    def limit_tenant(self, tenant_id: str) -> None:
+        """Count one management call of the tenant."""
+        self.hit(self.tenant_limit, "tenant", tenant_id)
+
+    def limit_webhook(self, budget_key: str) -> None:
+        """Count one verified delivery against its budget (an integration id, or an app-level account's key)."""
+        self.hit(self.webhook_limit, "webhook", budget_key, fail_open=True)
+
+    def limit_webhook_failure(self, endpoint_key: str) -> None:
+        """Count one delivery that failed verification against its endpoint's separate budget."""
+        self.hit(self.webhook_failure_limit, "webhook-failure", endpoint_key, fail_open=True)
 
     def hit(self, item: RateLimitItem | None, scope: str, key: str, *, fail_open: bool = False) -> None:
         """Count one request; raise RateLimited past the limit.
@@ -70,40 +88,3 @@ class RateLimits:
             f"Rate limit of {item} exceeded; retry after {retry_after} seconds.",
             headers={"Retry-After": str(retry_after)},
         )
-
-
-def init_rate_limits(app: Flask) -> None:
-    app.extensions["hub.ratelimits"] = RateLimits(app)
-
-
-def limit_tenant(tenant_id: str) -> None:
-    limits: RateLimits = current_app.extensions["hub.ratelimits"]
-    limits.hit(limits.tenant_limit, "tenant", tenant_id)
-
-
-def limit_webhook(budget_key: str) -> None:
-    """Count one verified delivery against its budget (an integration id, or an app-level account's key)."""
-    limits: RateLimits = current_app.extensions["hub.ratelimits"]
-    limits.hit(limits.webhook_limit, "webhook", budget_key, fail_open=True)
-
-
-def limit_webhook_failure(endpoint_key: str) -> None:
-    """Count one delivery that failed verification against its endpoint's separate budget."""
-    limits: RateLimits = current_app.extensions["hub.ratelimits"]
-    limits.hit(limits.webhook_failure_limit, "webhook-failure", endpoint_key, fail_open=True)
-
-
-class DeliveryBudgets:
-    """The webhook budgets one delivery is charged to, each at most once.
-
-    A delivery through a remembered endpoint may be tried a second time from
-    a fresh lookup (see hub.webhooks.ingest); it is still one delivery.
-    """
-
-    def __init__(self) -> None:
-        self._charged: set[str] = set()
-
-    def charge(self, budget_key: str) -> None:
-        if budget_key not in self._charged:
-            self._charged.add(budget_key)
-            limit_webhook(budget_key)

@@ -1,32 +1,24 @@
-"""The Redis connection (when `REDIS_URL` is set) and the key prefix every key uses.
+"""The one way the hub opens Redis (when `REDIS_URL` is set), and the names of its keys.
 
-`HUB_REDIS_PREFIX` namespaces every key the hub writes, so several hubs (or
-test runs) can share one Redis.
+The app opens one client at start (hub.app) and everything Redis-backed is
+built on it: leases, OAuth state, rate limits and the Huey queues share its
+connection pool and its timeouts. `HUB_REDIS_PREFIX` namespaces every key the
+hub writes, so several hubs (or test runs) can share one Redis.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import redis
 
-from flask import current_app
-
-
-def redis_enabled() -> bool:
-    return bool(current_app.config.get("REDIS_URL"))
+# Short timeouts: a Redis that does not answer is an outage to report (503, the relay), not a request to wait on.
+CONNECTION_OPTIONS = {"socket_connect_timeout": 2, "socket_timeout": 5, "health_check_interval": 30}
 
 
-def redis_client() -> Any:
-    """One client (with its pool) per app, created on first use."""
-    import redis
-
-    client = current_app.extensions.get("hub.redis")
-    if client is None:
-        client = redis.Redis.from_url(
-            current_app.config["REDIS_URL"], socket_connect_timeout=2, socket_timeout=5, health_check_interval=30
-        )
-        current_app.extensions["hub.redis"] = client
-    return client
+def connect(url: str) -> redis.Redis:
+    """A client over a new connection pool; nothing is opened until the first command."""
+    return redis.Redis(connection_pool=redis.ConnectionPool.from_url(url, **CONNECTION_OPTIONS))
 
 
-def redis_key(*parts: str) -> str:
-    return ":".join((current_app.config["HUB_REDIS_PREFIX"], *parts))
+def namespaced(prefix: str, *parts: str) -> str:
+    """A key under the hub's prefix: `prefix:part:part`."""
+    return ":".join((prefix, *parts))

@@ -40,11 +40,11 @@ from hub.runtime import current_hub
 from hub.storage.database import release_write_lock
 from hub.storage.driver import DriverConnection, driver_connection
 from hub.storage.models import Integration, db
-from hub.storage.rate_limits import DeliveryBudgets, limit_webhook_failure
 from hub.storage.secrets import hash_secret
 from hub.tenancy.connector_apps import connector_for_app_secret
 from hub.tenancy.integrations import open_credentials
 from hub.types import NormalizedEvent, WebhookRequest, WebhookResponse
+from hub.webhooks.endpoint_cache import EndpointCache
 
 log = logging.getLogger(__name__)
 
@@ -111,6 +111,22 @@ class Receipt:
         return "accepted"
 
 
+class DeliveryBudgets:
+    """The webhook budgets one delivery is charged to, each at most once.
+
+    A delivery through a remembered endpoint may be tried a second time from
+    a fresh lookup (see `receive_webhook`); it is still one delivery.
+    """
+
+    def __init__(self) -> None:
+        self._charged: set[str] = set()
+
+    def charge(self, budget_key: str) -> None:
+        if budget_key not in self._charged:
+            self._charged.add(budget_key)
+            current_hub().rate_limits.limit_webhook(budget_key)
+
+
 def app_budget_key(connector: str, account: str | None) -> str:
     """The rate-limit budget of verified events at a connector's app-level URL: one per provider account.
 
@@ -144,7 +160,7 @@ def resolve_endpoint(connector: str, secret: str, digest: str, driver: DriverCon
 
 
 def _remembered_endpoint(connector: str, digest: str) -> Endpoint | None:
-    entry = current_hub().endpoints.get(connector, digest)
+    entry = current_hub().part(EndpointCache).get(connector, digest)
     if entry is None:
         return None
     target = Target(entry.integration_id, entry.tenant_id, "active", False, None, entry.version)
@@ -190,7 +206,7 @@ def receive_webhook(connector: str, secret: str, request: WebhookRequest) -> Rec
         receipt = _attempt(endpoint, request, driver, budgets) if remembered is not None else None
         if receipt is None:
             if remembered is not None:
-                current_hub().endpoints.forget(connector, digest)
+                current_hub().part(EndpointCache).forget(connector, digest)
                 endpoint = resolve_endpoint(connector, secret, digest, driver)
                 _gone_check(endpoint)
             receipt = _deliver(endpoint, request, driver, budgets)
@@ -237,7 +253,7 @@ def _verify(endpoint: Endpoint, request: WebhookRequest, credentials: Mapping[st
     if current_hub().plugins.verify_signature(endpoint.connector, request=request, credentials=credentials):
         return
     if not endpoint.remembered:
-        limit_webhook_failure(endpoint.failure_budget_key)
+        current_hub().rate_limits.limit_webhook_failure(endpoint.failure_budget_key)
     raise Unauthorized("The webhook signature is missing, invalid or too old.")
 
 
@@ -268,7 +284,7 @@ def _deliver(endpoint: Endpoint, request: WebhookRequest, driver: DriverConnecti
     staged = store_event(driver, connector, Recipient(integration.tenant_id, integration.id), events[0], integration.version)
     if staged is not None:
         if not endpoint.remembered and credentials is not None:
-            current_hub().endpoints.remember(connector, endpoint.digest, integration.id, integration.tenant_id, integration.version, credentials)
+            current_hub().part(EndpointCache).remember(connector, endpoint.digest, integration.id, integration.tenant_id, integration.version, credentials)
         return Receipt(staged=staged, confirmed=True)
     if endpoint.remembered:
         return Receipt()  # not confirmed: the caller looks the endpoint up again

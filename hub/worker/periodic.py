@@ -18,7 +18,6 @@ from hub.logs import describe_error
 from hub.queue import outbox
 from hub.queue.queues import enqueue
 from hub.runtime import current_hub
-from hub.storage.locks import acquire
 from hub.storage.models import db
 
 log = logging.getLogger(__name__)
@@ -87,7 +86,7 @@ def run_periodic_work() -> dict[str, Any]:
     """Run every piece whose period has come; returns what each run reported."""
     report: dict[str, Any] = {}
     for name, period_seconds, work in _schedule():
-        if acquire(f"periodic:{name}", period_seconds) is None:
+        if current_hub().leases.acquire(f"periodic:{name}", period_seconds) is None:
             continue  # another consumer ran it this period
         try:
             report[name] = work()
