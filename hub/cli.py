@@ -8,6 +8,7 @@ import click
 from flask import Flask
 from flask.cli import FlaskGroup, with_appcontext
 
+from hub.queue.outbox import EVENT_ATTENTION_STATUSES, EVENT_STATUSES, QUEUES
 from hub.runtime import current_hub
 
 
@@ -202,13 +203,12 @@ def tokens_refresh() -> None:
 
 
 @click.command("worker", help="Run Huey consumers for the webhooks, sync and automation queues.")
-@click.option("--queue", "queue_names", default="webhooks,sync,automation", show_default=True, help="Comma-separated queues to consume.")
+@click.option("--queue", "queue_names", default=",".join(QUEUES), show_default=True, help="Comma-separated queues to consume.")
 @click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 64), help="Worker threads per queue.")
 @click.option("--periodic/--no-periodic", default=True, show_default=True, help="Run the periodic maintenance (relay, syncs, refresh).")
 @click.option("--drain", is_flag=True, help="Run what is queued now in this process, then exit.")
 @with_appcontext
 def worker_command(queue_names: str, workers: int, periodic: bool, drain: bool) -> None:
-    from hub.queue.outbox import QUEUES
     from hub.queue.queues import current_queues
     from hub.worker.supervisor import run_consumer, supervise
 
@@ -233,25 +233,18 @@ def events_group() -> None:
 
 @events_group.command("list", help="Newest events first, across tenants unless --tenant is given.")
 @click.option("--tenant", "tenant_id", default=None, help="Only this tenant's events.")
-@click.option("--status", default=None, type=click.Choice(["pending", "processing", "processed", "failed", "dead"]))
+@click.option("--status", default=None, type=click.Choice(EVENT_STATUSES))
 @click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 1000))
 @with_appcontext
 def events_list(tenant_id: str | None, status: str | None, limit: int) -> None:
-    import sqlalchemy as sa
+    from hub.events.queries import list_events
 
-    from hub.storage.models import WebhookEvent, db
-
-    query = sa.select(WebhookEvent).order_by(WebhookEvent.received_at.desc(), WebhookEvent.id.desc()).limit(limit)
-    if tenant_id:
-        query = query.where(WebhookEvent.tenant_id == tenant_id)
-    if status:
-        query = query.where(WebhookEvent.status == status)
-    rows = db.session.execute(query).scalars().all()
+    rows, _next_page = list_events(tenant_id or None, status=status, limit=limit)
     if not rows:
         click.echo("no events")
     for row in rows:
         received = row.received_at.strftime("%Y-%m-%dT%H:%M:%SZ")
-        error = f"  {row.last_error}" if row.last_error and row.status in ("failed", "dead") else ""
+        error = f"  {row.last_error}" if row.last_error and row.status in EVENT_ATTENTION_STATUSES else ""
         click.echo(f"{row.id}  {received}  {row.status:<10} attempts={row.attempts}  {row.connector}  {row.type}{error}")
 
 
@@ -260,15 +253,11 @@ def events_list(tenant_id: str | None, status: str | None, limit: int) -> None:
 @with_appcontext
 def events_replay(event_id: str) -> None:
     from hub.errors import NotFound
-    from hub.events.store import replay_event
+    from hub.events.queries import replay_event
     from hub.queue.queues import enqueue
-    from hub.storage.models import WebhookEvent, db
 
-    row = db.session.get(WebhookEvent, event_id)
-    if row is None:
-        raise click.ClickException("no such event")
     try:
-        job_id, dispatches = replay_event(row.tenant_id, event_id)
+        job_id, dispatches = replay_event(None, event_id)
     except NotFound:
         raise click.ClickException("no such event") from None
     enqueue(dispatches)

@@ -184,3 +184,18 @@ def _event(tenant_id: str, status: str) -> dict[str, Any]:
         "received_at": utcnow(), "payload": {}, "status": status, "attempts": 1, "last_error": None, "processed_at": None,
     }
 
+
+
+def test_the_partial_indexes_hold_exactly_the_outboxs_status_sets():
+    """The gauges and the prune name their statuses through the outbox; the indexes they rely on say the same."""
+    import re
+
+    from hub.storage.models import Job
+
+    def statuses_of(table, index_name: str) -> set[str]:
+        [index] = [index for index in table.indexes if index.name == index_name]
+        return set(re.findall(r"'([a-z_]+)'", str(index.dialect_options["postgresql"]["where"])))
+
+    assert statuses_of(Job.__table__, "ix_jobs_unfinished_run_at") == set(outbox.UNFINISHED_STATUSES)
+    assert statuses_of(WebhookEvent.__table__, "ix_webhook_events_attention") == set(outbox.EVENT_ATTENTION_STATUSES)
+    assert statuses_of(WebhookEvent.__table__, "ix_webhook_events_finished") == set(outbox.EVENT_FINISHED_STATUSES)

@@ -15,6 +15,8 @@ from hub.storage.models import Integration, db, new_id, utcnow
 from hub.tenancy.integrations import create_integration
 from hub.testing import _make_tenant
 from tests.oauth_fixtures import build_oauth_app, connect, provider  # noqa: F401  (fixtures)
+from tests.test_events_queries import BAD_CURSORS as EVENT_LIST_BAD_CURSORS
+from tests.test_events_queries import cursor_of
 
 
 def assert_problem(response, status, slug=None):
@@ -217,3 +219,11 @@ def test_two_creates_at_the_quota_edge_cannot_both_pass(make_app):
     racer.join(timeout=60)
     assert outcome == ["refused"]
     assert live_count(app, tenant.id) == 1
+
+
+@pytest.mark.parametrize("value", list(EVENT_LIST_BAD_CURSORS.values()), ids=list(EVENT_LIST_BAD_CURSORS))
+def test_integrations_and_events_refuse_the_same_cursors(app, client, tenant, value):
+    add_integrations(app, tenant, 1)
+    cursor = cursor_of(value)
+    for path in ("/api/integrations", "/api/events"):
+        assert_problem(client.get(path, query_string={"cursor": cursor}, headers=tenant.headers), 400)

@@ -248,3 +248,50 @@ def test_one_doorbell_processes_a_batch_and_the_rest_cost_nothing(pipeline):
     assert {row["status"] for row in pipeline.events(limit="100")} == {"processed"}
     finished = pipeline.app.extensions["hub"].part(Queues).finished
     assert len(finished) == 120  # 60 event jobs and 60 automation jobs, answered from memory when their doorbells rang
+
+
+def test_an_event_shows_its_jobs_attempts_whichever_way_the_job_was_claimed(pipeline):
+    from hub.queue import outbox
+
+    integration = pipeline.create_integration()
+    for number in range(2):
+        pipeline.deliver(integration["path"], event(f"evt_attempts_{number}"), secret=integration["signing_secret"])
+    with pipeline.app.app_context():
+        db.session.execute(sa.update(Job).values(attempts=1))  # the events still say 0: the claim must not count from there
+        db.session.commit()
+        first, second = db.session.execute(sa.select(Job.id).order_by(Job.run_at, Job.id)).scalars().all()
+        alone = outbox.claim(first)
+        [batched] = outbox.claim_batch("webhooks", 10)
+        assert (alone.job_id, batched.job_id, alone.attempts, batched.attempts) == (first, second, 2, 2)
+    assert sorted((row["status"], row["attempts"]) for row in pipeline.events()) == [("processing", 2), ("processing", 2)]
+
+
+def test_a_job_of_a_kind_nothing_handles_is_dead_on_every_queue(pipeline):
+    from hub.queue import outbox
+    from hub.queue.queues import enqueue
+
+    with pipeline.app.app_context():
+        rows = [outbox.job_values(queue=queue, kind="mystery", tenant_id=pipeline.tenant.id) for queue in outbox.QUEUES]
+        enqueue(outbox.add_jobs(rows))
+        db.session.commit()
+    pipeline.run_queues()
+    jobs = pipeline.rows(Job)
+    assert sorted(job.queue for job in jobs) == sorted(outbox.QUEUES)
+    assert {(job.status, job.attempts, job.last_error) for job in jobs} == {("dead", 1, "LookupError: no handler for job kind mystery")}
+
+
+def test_a_finished_batch_job_is_processed_and_a_lost_one_is_left_to_its_new_owner(pipeline):
+    from hub.queue import outbox
+
+    integration = pipeline.create_integration()
+    for number in range(2):
+        pipeline.deliver(integration["path"], event(f"evt_finish_{number}"), secret=integration["signing_secret"])
+    with pipeline.app.app_context():
+        kept, lost = outbox.claim_batch("webhooks", 10)
+        db.session.execute(sa.update(Job).where(Job.id == lost.job_id).values(lease_owner="another-consumer"))
+        db.session.commit()
+        assert outbox.finish_many([kept, lost]) == [kept]
+        db.session.commit()
+        statuses = dict(db.session.execute(sa.select(Job.id, Job.status)).all())
+    assert statuses == {kept.job_id: "done", lost.job_id: "processing"}
+    assert sorted(row["status"] for row in pipeline.events()) == ["processed", "processing"]

@@ -97,3 +97,23 @@ def test_worker_refuses_unknown_queues(pipeline, queue):
     result = pipeline.app.test_cli_runner().invoke(main, args=["worker", "--queue", queue])
     assert result.exit_code == 2
     assert "unknown queue" in result.output
+
+
+def test_the_cli_lists_every_tenants_events_with_the_statuses_the_api_knows(pipeline, other_tenant):
+    from hub.queue.outbox import EVENT_STATUSES
+
+    ours = pipeline.create_integration()
+    theirs = pipeline.create_integration(tenant=other_tenant)
+    pipeline.deliver(ours["path"], event("evt_ours"), secret=ours["signing_secret"])
+    pipeline.deliver(theirs["path"], event("evt_theirs"), secret=theirs["signing_secret"])
+    runner = pipeline.app.test_cli_runner()
+    listed = runner.invoke(main, args=["events", "list"])
+    assert listed.exit_code == 0, listed.output
+    assert len(listed.output.splitlines()) == 2, "across tenants"
+    [only_one] = runner.invoke(main, args=["events", "list", "--tenant", other_tenant.id]).output.splitlines()
+    assert " pending " in only_one and "thing.created" in only_one
+    unknown = runner.invoke(main, args=["events", "list", "--status", "nope"])
+    assert unknown.exit_code != 0
+    for status in EVENT_STATUSES:
+        assert status in unknown.output, "the CLI offers exactly the event statuses"
+    assert runner.invoke(main, args=["events", "list", "--limit", "1000"]).exit_code == 0, "the operator's page is larger than the API's"

@@ -8,7 +8,7 @@ from flask import Blueprint, g, jsonify, request
 from pydantic import Field
 
 from hub.api.auth import require_tenant
-from hub.api.validation import NO_NUL_PATTERN, StrictBody, parse_json_body
+from hub.api.validation import NO_NUL_PATTERN, StrictBody, parse_json_body, parse_limit
 from hub.errors import BadRequest, Conflict, NotFound
 from hub.provider.accounts import learn_api_key_account
 from hub.provider.revoke import disconnect_integration
@@ -16,7 +16,6 @@ from hub.provider.sync import request_sync
 from hub.queue.pausing import TENANT_SWITCHABLE_STATUSES, switch_status
 from hub.queue.queues import enqueue
 from hub.runtime import current_hub
-from hub.storage.pagination import parse_limit
 from hub.tenancy import integrations as service
 from hub.tenancy.quotas import check_integration_quota
 

@@ -11,6 +11,8 @@ from typing import Any
 
 from flask import Blueprint, jsonify
 
+from hub.queue.outbox import EVENT_STATUSES
+
 blueprint = Blueprint("openapi", __name__)
 
 PROBLEM = {"$ref": "#/components/schemas/Problem"}
@@ -169,7 +171,7 @@ SCHEMAS: dict[str, Any] = {
             "provider_event_id": {"type": "string"},
             "type": {"type": "string"},
             "subject": {"type": ["string", "null"]},
-            "status": {"enum": ["pending", "processing", "processed", "failed", "dead"]},
+            "status": {"enum": list(EVENT_STATUSES)},
             "attempts": {"type": "integer"},
             "last_error": {"type": ["string", "null"]},
             "occurred_at": TIMESTAMP,
@@ -408,7 +410,7 @@ def build_document() -> dict[str, Any]:
                     "operationId": "listEvents",
                     "security": BEARER,
                     "parameters": [
-                        {"name": "status", "in": "query", "schema": {"enum": ["pending", "processing", "processed", "failed", "dead"]}},
+                        {"name": "status", "in": "query", "schema": {"enum": list(EVENT_STATUSES)}},
                         {"name": "integration_id", "in": "query", "schema": {"type": "string"}},
                         {"name": "connector", "in": "query", "schema": {"type": "string"}},
                         {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 200}},

@@ -1,4 +1,4 @@
-"""Strict request input: URLs without NUL, and JSON bodies.
+"""Strict request input: URLs without NUL, JSON bodies, and the page size of a list.
 
 Bodies are pydantic models with unknown fields forbidden and no type
 coercion, so a misspelled or smuggled field (such as `tenant_id`) is a 400,
@@ -23,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from hub.api.request_body import read_body
 from hub.errors import BadRequest, ValidationFailed
+from hub.storage.pagination import DEFAULT_PAGE_LIMIT, PAGE_LIMIT_MAX
 from hub.storage.storable import json_fault
 
 Model = TypeVar("Model", bound=BaseModel)
@@ -76,3 +77,15 @@ def refuse_nul_in_url() -> None:
     environ = flask.request.environ
     if "\x00" in environ.get("PATH_INFO", "") or "%00" in environ.get("QUERY_STRING", ""):
         raise BadRequest("The URL holds a NUL character.")
+
+
+def parse_limit(raw: str | None, default: int = DEFAULT_PAGE_LIMIT) -> int:
+    """The `limit` query parameter of a list: ASCII digits, 1 to PAGE_LIMIT_MAX.
+
+    ASCII digits only: str.isdigit also accepts "²" (which int() refuses) and "١" (which it reads as 1).
+    """
+    if raw is None:
+        return default
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= 4) or not 1 <= int(raw) <= PAGE_LIMIT_MAX:
+        raise BadRequest(f"limit must be a whole number from 1 to {PAGE_LIMIT_MAX}.")
+    return int(raw)

@@ -26,7 +26,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from hub.metrics import EVENTS_PRUNED
-from hub.queue.outbox import EVENTS, JOBS, LIVE_STATUSES
+from hub.queue.outbox import EVENT_FINISHED_STATUSES, EVENTS, JOBS, LIVE_STATUSES
 from hub.runtime import current_hub
 from hub.storage.models import db, utcnow
 
@@ -37,7 +37,7 @@ BATCH_SIZE = 500
 # A run stops after this many batches per status and goes on next period, so one run never holds a consumer long.
 MAX_BATCHES_PER_RUN = 200
 # The partial index's own predicate, written as its constants so both databases can prove the index applies.
-FINISHED = E.status.in_([sa.literal_column("'processed'"), sa.literal_column("'dead'")])
+FINISHED = E.status.in_([sa.literal_column(f"'{status}'") for status in EVENT_FINISHED_STATUSES])
 
 
 @dataclass

@@ -1,40 +1,37 @@
-"""Stored provider events: dedupe on insert, CloudEvents out, listing and replay.
+"""Storing provider events: each new event with its pending job, dedupe on insert, in one of two ways.
 
 Webhook deliveries and sync pages both end in `stage_events`, so an event
 that arrives both ways is stored once. Dedupe is the database's unique index
 on (integration, provider event id), used through `INSERT ... ON CONFLICT DO
 NOTHING` on both PostgreSQL and SQLite: no read-then-write race, however
-many deliveries of one event arrive at once.
+many deliveries of one event arrive at once. `store_event` is the webhook hot
+path's way to the same rows (one statement on the driver connection, see
+hub.storage.driver); the two stand side by side so they write the same rows.
+Reading events back (CloudEvents, lists, replay) is hub.events.queries.
 """
 
 from __future__ import annotations
 
-import base64
 import functools
 import json
-import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
-from hub.errors import BadRequest, NotFound, PluginError
+from hub.errors import BadRequest, PluginError
 from hub.queue import outbox
 from hub.storage.driver import DriverConnection
-from hub.storage.models import Integration, WebhookEvent, db, isoformat, new_id, utcnow
+from hub.storage.models import Integration, db, new_id, utcnow
 from hub.types import NormalizedEvent
 
-EVENT_STATUSES = ("pending", "processing", "processed", "failed", "dead")
 # Statuses a connector may move an integration to through an event (e.g. Stripe's deauthorization).
 EVENT_SETTABLE_STATUSES = ("revoked", "needs_reauth")
 # An integration in one of these (or deleted) no longer takes events: its endpoint answers 410.
 ENDPOINT_GONE_STATUSES = ("revoked",)
-PAGE_LIMIT_MAX = 200
-# The shape of the hub's ids (UUIDs, see hub.models.new_id).
-EVENT_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 
 @dataclass(frozen=True)
@@ -128,7 +125,7 @@ def _new_rows(connector: str, recipient: Recipient, event: NormalizedEvent, payl
         "occurred_at": event.time,
         "received_at": now,
         "payload": payload,
-        "status": "pending",
+        "status": outbox.PENDING,
         "attempts": 0,
     }
     job_row = outbox.job_values(
@@ -183,8 +180,8 @@ def _live_event_and_job_statement() -> Any:
 # What every new event and its job start with (the same values `_new_rows` writes),
 # written into the hot statement as constants instead of sent with every delivery.
 NEW_ROW_CONSTANTS = {
-    ("webhook_events", "status"): "'pending'", ("webhook_events", "attempts"): "0",
-    ("jobs", "queue"): "'webhooks'", ("jobs", "kind"): "'event'", ("jobs", "status"): "'pending'", ("jobs", "attempts"): "0",
+    ("webhook_events", "status"): f"'{outbox.PENDING}'", ("webhook_events", "attempts"): "0",
+    ("jobs", "queue"): "'webhooks'", ("jobs", "kind"): "'event'", ("jobs", "status"): f"'{outbox.PENDING}'", ("jobs", "attempts"): "0",
 }
 # Job columns that repeat one of the event's parameters.
 JOB_FROM_EVENT = {
@@ -260,142 +257,3 @@ def stage_events(connector: str, recipients: Sequence[Recipient], events: Iterab
         if outbox.live_job(kind="sync", integration_id=r.integration_id) is None
     ]
     return StagedEvents(inserted, duplicates, dispatches + outbox.add_jobs(sync_rows))
-
-
-def cloud_event(row: WebhookEvent) -> dict[str, Any]:
-    """The event as a CloudEvents 1.0 JSON object, with the hub's ids as extension attributes.
-
-    `id` is the hub's event id (unique across integrations; stable across
-    retries and replays, so processors can use it as an idempotency key);
-    the provider's own id is `providereventid`.
-    """
-    return {
-        "specversion": "1.0",
-        "id": row.id,
-        "source": f"/connectors/{row.connector}/integrations/{row.integration_id}",
-        "type": row.type,
-        "subject": row.subject,
-        "time": isoformat(row.occurred_at or row.received_at),
-        "datacontenttype": "application/json",
-        "data": row.payload,
-        "tenantid": row.tenant_id,
-        "integrationid": row.integration_id,
-        "connector": row.connector,
-        "providereventid": row.provider_event_id,
-    }
-
-
-def serialize_event(row: WebhookEvent) -> dict[str, Any]:
-    """The API view: the CloudEvent plus delivery state."""
-    return {
-        "id": row.id,
-        "integration_id": row.integration_id,
-        "connector": row.connector,
-        "provider_event_id": row.provider_event_id,
-        "type": row.type,
-        "subject": row.subject,
-        "status": row.status,
-        "attempts": row.attempts,
-        "last_error": row.last_error,
-        "occurred_at": isoformat(row.occurred_at),
-        "received_at": isoformat(row.received_at),
-        "processed_at": isoformat(row.processed_at),
-        "event": cloud_event(row),
-    }
-
-
-def get_event(tenant_id: str, event_id: str) -> WebhookEvent:
-    row = db.session.execute(
-        sa.select(WebhookEvent).where(WebhookEvent.id == event_id, WebhookEvent.tenant_id == tenant_id)
-    ).scalar_one_or_none()
-    if row is None:
-        raise NotFound("No such event")
-    return row
-
-
-def _encode_cursor(row: WebhookEvent) -> str:
-    raw = json.dumps([row.received_at.isoformat(), row.id]).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def _decode_cursor(cursor: str) -> tuple[datetime, str]:
-    """The position a cursor names; anything but what `_encode_cursor` wrote is a 400, never a query.
-
-    The time must carry its zone (the column holds UTC) and stay in the
-    calendar once in UTC; the id must look like an event id.
-    """
-    refused = BadRequest("The cursor is not one this API returned.")
-    try:
-        decoded = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-    except (ValueError, TypeError, RecursionError):
-        raise refused from None
-    if not isinstance(decoded, list) or len(decoded) != 2 or not all(isinstance(part, str) for part in decoded):
-        raise refused
-    received_text, event_id = decoded
-    if not EVENT_ID.fullmatch(event_id):
-        raise refused
-    try:
-        received = datetime.fromisoformat(received_text)
-        if received.tzinfo is None:
-            raise refused
-        return received.astimezone(timezone.utc), event_id
-    except (ValueError, OverflowError):
-        raise refused from None
-
-
-def list_events(
-    tenant_id: str,
-    *,
-    status: str | None = None,
-    integration_id: str | None = None,
-    connector: str | None = None,
-    limit: int = 50,
-    cursor: str | None = None,
-) -> tuple[list[WebhookEvent], str | None]:
-    """The tenant's events, newest first, one page at a time (keyset pagination)."""
-    if status is not None and status not in EVENT_STATUSES:
-        raise BadRequest(f"Unknown status; expected one of {', '.join(EVENT_STATUSES)}.")
-    if not 1 <= limit <= PAGE_LIMIT_MAX:
-        raise BadRequest(f"limit must be between 1 and {PAGE_LIMIT_MAX}.")
-    query = sa.select(WebhookEvent).where(WebhookEvent.tenant_id == tenant_id)
-    if status:
-        query = query.where(WebhookEvent.status == status)
-    if integration_id:
-        query = query.where(WebhookEvent.integration_id == integration_id)
-    if connector:
-        query = query.where(WebhookEvent.connector == connector)
-    if cursor:
-        received, last_id = _decode_cursor(cursor)
-        query = query.where(
-            sa.or_(
-                WebhookEvent.received_at < received,
-                sa.and_(WebhookEvent.received_at == received, WebhookEvent.id < last_id),
-            )
-        )
-    rows = list(
-        db.session.execute(query.order_by(WebhookEvent.received_at.desc(), WebhookEvent.id.desc()).limit(limit + 1)).scalars()
-    )
-    next_cursor = _encode_cursor(rows[limit - 1]) if len(rows) > limit else None
-    return rows[:limit], next_cursor
-
-
-def replay_event(tenant_id: str, event_id: str) -> tuple[str, list[outbox.Dispatch]]:
-    """Deliver the event to the processors again; returns the job id and what to enqueue.
-
-    An event that is still on its way (pending, processing, waiting to
-    retry, or paused with its integration) keeps its job: replaying it
-    again does not queue it twice.
-    """
-    row = get_event(tenant_id, event_id)
-    live = outbox.live_job(kind="event", event_id=row.id)
-    if live is not None:
-        db.session.commit()
-        return live.id, []
-    values = outbox.job_values(queue="webhooks", kind="event", tenant_id=tenant_id, event_id=row.id, integration_id=row.integration_id)
-    dispatches = outbox.add_jobs([values])
-    row.status = "pending"
-    row.attempts = 0
-    row.last_error = None
-    row.processed_at = None
-    db.session.commit()
-    return values["id"], dispatches

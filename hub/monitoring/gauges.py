@@ -30,7 +30,7 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from hub.monitoring.readiness import is_ready, readiness_checks
-from hub.queue.outbox import QUEUES
+from hub.queue.outbox import DUE_STATUSES, EVENT_ATTENTION_STATUSES, QUEUES, UNFINISHED_STATUSES
 from hub.runtime import current_hub
 from hub.storage.database import read_only_connection
 from hub.storage.models import Integration, Job, WebhookEvent, utcnow
@@ -38,15 +38,14 @@ from hub.storage.models import Integration, Job, WebhookEvent, utcnow
 log = logging.getLogger(__name__)
 
 CACHE_SECONDS = 5.0
-ATTENTION_STATUSES = ("failed", "dead")
 
 
 def _constants(*values: str) -> list[Any]:
     return [sa.literal_column(f"'{value}'") for value in values]
 
 
-UNFINISHED_JOBS = Job.status.in_(_constants("pending", "processing", "failed"))
-EVENTS_NEEDING_ATTENTION = WebhookEvent.status.in_(_constants(*ATTENTION_STATUSES))
+UNFINISHED_JOBS = Job.status.in_(_constants(*UNFINISHED_STATUSES))
+EVENTS_NEEDING_ATTENTION = WebhookEvent.status.in_(_constants(*EVENT_ATTENTION_STATUSES))
 
 
 def queue_depth_query() -> sa.Select:
@@ -56,7 +55,7 @@ def queue_depth_query() -> sa.Select:
 
 def oldest_due_job_query(now: Any) -> sa.Select:
     """The earliest `run_at` of jobs that are due and not yet taken, by queue."""
-    waiting = Job.status.in_(_constants("pending", "failed"))
+    waiting = Job.status.in_(_constants(*DUE_STATUSES))
     return sa.select(Job.queue, sa.func.min(Job.run_at)).where(UNFINISHED_JOBS, waiting, Job.run_at <= now).group_by(Job.queue)
 
 
@@ -109,7 +108,7 @@ def read_gauges() -> list[GaugeMetricFamily]:
         depth.add_metric([queue], depths.get(queue, 0))
         run_at = due.get(queue)
         oldest.add_metric([queue], max(0.0, (now - run_at).total_seconds()) if run_at is not None else 0.0)
-    for status in ATTENTION_STATUSES:
+    for status in EVENT_ATTENTION_STATUSES:
         attention.add_metric([status], statuses.get(status, 0))
     for connector, status, health, count in live:
         integrations.add_metric([connector, status, health or "unknown"], count)

@@ -11,8 +11,11 @@ processors must be idempotent, and finishing is idempotent by the lease.
 
 Statuses: pending → processing → done; processing → failed (retry later,
 with exponential backoff and jitter) → processing ...; after the last
-attempt, dead. An event's status mirrors its event job. A job of a
-disabled integration is paused instead of run (see hub.queue.pausing).
+attempt, dead. A job of a disabled integration is paused instead of run
+(see hub.queue.pausing). An event's status mirrors its event job, and this
+module is the one that writes it (`_mirror_events`), from each transition
+of the job: claimed (processing, with the job's attempts), finished
+(processed), failed (failed, or dead), replayed (pending again).
 """
 
 from __future__ import annotations
@@ -38,11 +41,25 @@ JOBS = Job.__table__
 J = JOBS.c
 EVENTS = WebhookEvent.__table__
 E = EVENTS.c
-PAUSED = "paused"
-# Unfinished: the job will still run (a paused one once its integration is enabled).
-LIVE_STATUSES = ("pending", "processing", "failed", PAUSED)
+
+# A job's statuses (see hub.storage.models.Job), and the sets every reader of the jobs table uses.
+PENDING, PROCESSING, FAILED, DONE, DEAD, PAUSED = "pending", "processing", "failed", "done", "dead", "paused"
+# Waiting for a consumer from `run_at` on.
+DUE_STATUSES = (PENDING, FAILED)
+# Carried by the queues: exactly the rows of the partial index ix_jobs_unfinished_run_at.
+UNFINISHED_STATUSES = (PENDING, PROCESSING, FAILED)
+# Not finished: the job will still run (a paused one once its integration is enabled).
+LIVE_STATUSES = (*UNFINISHED_STATUSES, PAUSED)
 # The one integration status whose jobs wait instead of running.
 PAUSING_STATUS = "disabled"
+
+# An event's statuses, as the API and the command line show them: its event job's, mirrored.
+PROCESSED = "processed"  # the event status of a done event job
+EVENT_STATUSES = (PENDING, PROCESSING, PROCESSED, FAILED, DEAD)
+# Events a person may need to look at, retrying or dead: the partial index ix_webhook_events_attention.
+EVENT_ATTENTION_STATUSES = (FAILED, DEAD)
+# Events nothing runs again unless they are replayed: the partial index ix_webhook_events_finished.
+EVENT_FINISHED_STATUSES = (PROCESSED, DEAD)
 MAX_BACKOFF_SECONDS = 3600.0
 RELAY_BATCH = 500
 
@@ -102,7 +119,7 @@ def job_values(
         "tenant_id": tenant_id,
         "event_id": event_id,
         "integration_id": integration_id,
-        "status": "pending",
+        "status": PENDING,
         "attempts": 0,
         "max_attempts": int(_settings()["HUB_JOB_MAX_ATTEMPTS"]),
         "run_at": run_at,
@@ -122,34 +139,14 @@ def add_jobs(rows: list[dict[str, Any]]) -> list[Dispatch]:
 
 
 def claim(job_id: str) -> Claim | None:
-    """Take the job if it is due and nobody holds it; None when there is nothing to do.
+    """Take the job if it is due (or its consumer's lease ran out) and nobody holds it; None when there is nothing to do.
 
     A duplicate delivery of the same id (the relay re-enqueued it, Huey
     delivered it twice) finds the row claimed or done and does nothing.
     """
     now = utcnow()
-    owner = secrets.token_hex(16)
-    lease = timedelta(seconds=_settings()["HUB_JOB_LEASE_SECONDS"])
-    row = db.session.execute(
-        sa.update(JOBS)
-        .where(
-            J.id == job_id,
-            J.attempts < J.max_attempts,
-            sa.or_(
-                sa.and_(J.status.in_(("pending", "failed")), J.run_at <= now),
-                sa.and_(J.status == "processing", J.lease_expires_at < now),
-            ),
-        )
-        .values(status="processing", attempts=J.attempts + 1, lease_owner=owner, lease_expires_at=now + lease, updated_at=now)
-        .returning(J.queue, J.kind, J.tenant_id, J.event_id, J.integration_id, J.attempts, J.max_attempts)
-    ).first()
-    if row is None:
-        db.session.rollback()
-        return None
-    if row.kind == "event" and row.event_id:
-        _set_event(row.event_id, status="processing", attempts=row.attempts)
-    db.session.commit()
-    return Claim(job_id, owner, row.queue, row.kind, row.tenant_id, row.event_id, row.integration_id, row.attempts, row.max_attempts)
+    claims = _take(sa.and_(J.id == job_id, _claimable(now, take_over_lost=True)), now)
+    return claims[0] if claims else None
 
 
 def claim_batch(queue: str, limit: int) -> list[Claim]:
@@ -162,18 +159,30 @@ def claim_batch(queue: str, limit: int) -> list[Claim]:
     whose consumer died are not taken here: the relay hands them back first.
     """
     now = utcnow()
-    owner = secrets.token_hex(16)
-    lease = timedelta(seconds=_settings()["HUB_JOB_LEASE_SECONDS"])
-    due = sa.and_(
-        J.queue == queue, J.status.in_(("pending", "failed")), J.run_at <= now, J.attempts < J.max_attempts
-    )
-    pick = sa.select(J.id).where(due).order_by(J.run_at).limit(limit)
+    claimable = sa.and_(J.queue == queue, _claimable(now, take_over_lost=False))
+    pick = sa.select(J.id).where(claimable).order_by(J.run_at).limit(limit)
     if db.engine.dialect.name == "postgresql":
         pick = pick.with_for_update(skip_locked=True)
+    return _take(sa.and_(J.id.in_(pick), claimable), now)
+
+
+def _claimable(now: datetime, *, take_over_lost: bool) -> Any:
+    """Due jobs with an attempt left; with `take_over_lost`, also a processing job whose lease ran out."""
+    due = sa.and_(J.status.in_(DUE_STATUSES), J.run_at <= now)
+    if take_over_lost:
+        due = sa.or_(due, sa.and_(J.status == PROCESSING, J.lease_expires_at < now))
+    return sa.and_(J.attempts < J.max_attempts, due)
+
+
+def _take(claimable: Any, now: datetime) -> list[Claim]:
+    """The one way a job is claimed: lease the rows `claimable` selects to a new owner, count the attempt,
+    park those of a disabled integration, mirror the events of the rest, and commit."""
+    owner = secrets.token_hex(16)
+    lease = timedelta(seconds=_settings()["HUB_JOB_LEASE_SECONDS"])
     rows = db.session.execute(
         sa.update(JOBS)
-        .where(J.id.in_(pick), due)
-        .values(status="processing", attempts=J.attempts + 1, lease_owner=owner, lease_expires_at=now + lease, updated_at=now)
+        .where(claimable)
+        .values(status=PROCESSING, attempts=J.attempts + 1, lease_owner=owner, lease_expires_at=now + lease, updated_at=now)
         .returning(J.id, J.queue, J.kind, J.tenant_id, J.event_id, J.integration_id, J.attempts, J.max_attempts)
     ).all()
     if not rows:
@@ -181,15 +190,12 @@ def claim_batch(queue: str, limit: int) -> list[Claim]:
         return []
     parked = _park_paused(rows, owner, now)
     rows = [row for row in rows if row.id not in parked]
-    if not rows:
-        db.session.commit()
-        return []
-    event_ids = [row.event_id for row in rows if row.kind == "event" and row.event_id]
-    if event_ids:
-        db.session.execute(
-            sa.update(EVENTS).where(E.id.in_(event_ids))
-            .values(status="processing", attempts=E.attempts + 1)
-        )
+    attempts_of_events: dict[int, list[str]] = {}
+    for row in rows:
+        if row.kind == "event" and row.event_id:
+            attempts_of_events.setdefault(row.attempts, []).append(row.event_id)
+    for attempts, event_ids in attempts_of_events.items():
+        _mirror_events(event_ids, PROCESSING, attempts=attempts)
     db.session.commit()
     return [
         Claim(row.id, owner, row.queue, row.kind, row.tenant_id, row.event_id, row.integration_id, row.attempts, row.max_attempts)
@@ -228,7 +234,7 @@ def unpark_jobs(integration_id: str) -> list[Dispatch]:
     rows = db.session.execute(
         sa.update(JOBS)
         .where(J.integration_id == integration_id, J.status == PAUSED)
-        .values(status="pending", run_at=now, lease_expires_at=redispatch, updated_at=now)
+        .values(status=PENDING, run_at=now, lease_expires_at=redispatch, updated_at=now)
         .returning(J.id, J.queue)
     ).all()
     return [Dispatch(row.id, row.queue) for row in rows]
@@ -243,14 +249,24 @@ def _unpark_resumed(now: datetime, redispatch: datetime, limit: int) -> list[Dis
     rows = db.session.execute(
         sa.update(JOBS)
         .where(J.status == PAUSED, J.id.in_(sa.select(J.id).where(resumed).limit(limit)))
-        .values(status="pending", run_at=now, lease_expires_at=redispatch, updated_at=now)
+        .values(status=PENDING, run_at=now, lease_expires_at=redispatch, updated_at=now)
         .returning(J.id, J.queue)
     ).all()
     return [Dispatch(row.id, row.queue) for row in rows]
 
 
-def finish_many(claims: list[Claim]) -> list[Claim]:
-    """Mark a batch's successful jobs done in the current transaction (the caller commits).
+def _mirror_events(event_ids: list[str], status: str, **values: Any) -> None:
+    """Write the events' status (and `values`) from a transition of their job: the one writer of an event's status."""
+    if event_ids:
+        db.session.execute(sa.update(EVENTS).where(E.id.in_(event_ids)).values(status=status, **values))
+
+
+def _owned(claimed: Claim) -> Any:
+    return sa.and_(J.id == claimed.job_id, J.lease_owner == claimed.owner, J.status == PROCESSING)
+
+
+def _finish(claims: list[Claim]) -> list[Claim]:
+    """The one way a job is finished: done while its owner still holds it, its event processed; in the caller's transaction.
 
     Returns the claims this consumer still owned; a job another consumer
     took over in the meantime is left to it.
@@ -258,30 +274,24 @@ def finish_many(claims: list[Claim]) -> list[Claim]:
     if not claims:
         return []
     now = utcnow()
-    owner = claims[0].owner
-    done = set(
-        db.session.execute(
-            sa.update(JOBS)
-            .where(J.id.in_([c.job_id for c in claims]), J.lease_owner == owner, J.status == "processing")
-            .values(status="done", lease_expires_at=None, last_error=None, updated_at=now)
-            .returning(J.id)
-        ).scalars()
-    )
-    finished = [c for c in claims if c.job_id in done]
-    event_ids = [c.event_id for c in finished if c.kind == "event" and c.event_id]
-    if event_ids:
-        db.session.execute(
-            sa.update(EVENTS).where(E.id.in_(event_ids)).values(status="processed", processed_at=now, last_error=None)
+    done: set[str] = set()
+    for owner in {c.owner for c in claims}:
+        done.update(
+            db.session.execute(
+                sa.update(JOBS)
+                .where(J.id.in_([c.job_id for c in claims if c.owner == owner]), J.lease_owner == owner, J.status == PROCESSING)
+                .values(status=DONE, lease_expires_at=None, last_error=None, updated_at=now)
+                .returning(J.id)
+            ).scalars()
         )
+    finished = [c for c in claims if c.job_id in done]
+    _mirror_events([c.event_id for c in finished if c.kind == "event" and c.event_id], PROCESSED, processed_at=now, last_error=None)
     return finished
 
 
-def _set_event(event_id: str, **values: Any) -> None:
-    db.session.execute(sa.update(EVENTS).where(E.id == event_id).values(**values))
-
-
-def _owned(claimed: Claim) -> Any:
-    return sa.and_(J.id == claimed.job_id, J.lease_owner == claimed.owner, J.status == "processing")
+def finish_many(claims: list[Claim]) -> list[Claim]:
+    """Mark a batch's successful jobs done in the current transaction (the caller commits); returns those still owned."""
+    return _finish(claims)
 
 
 def finish(claimed: Claim, staged: list[Dispatch] | None = None) -> list[Dispatch] | None:
@@ -290,15 +300,9 @@ def finish(claimed: Claim, staged: list[Dispatch] | None = None) -> list[Dispatc
     Returns the staged jobs to enqueue, or None when the lease was lost
     (another consumer took the job over): then nothing of this run is kept.
     """
-    now = utcnow()
-    done = db.session.execute(
-        sa.update(JOBS).where(_owned(claimed)).values(status="done", lease_expires_at=None, last_error=None, updated_at=now)
-    ).rowcount
-    if done != 1:
+    if not _finish([claimed]):
         db.session.rollback()
         return None
-    if claimed.kind == "event" and claimed.event_id:
-        _set_event(claimed.event_id, status="processed", processed_at=now, last_error=None)
     db.session.commit()
     return list(staged or [])
 
@@ -325,20 +329,19 @@ def fail(claimed: Claim, error: BaseException, *, retryable: bool = True) -> Dis
     if retryable and claimed.attempts < claimed.max_attempts:
         run_at = now + timedelta(seconds=backoff_seconds(claimed.attempts))
         redispatch = run_at + timedelta(seconds=_settings()["HUB_JOB_REDISPATCH_SECONDS"])
-        values: dict[str, Any] = {"status": "failed", "run_at": run_at, "lease_expires_at": redispatch}
-        event_status = "failed"
+        values: dict[str, Any] = {"status": FAILED, "run_at": run_at, "lease_expires_at": redispatch}
     else:
         run_at = None
-        values = {"status": "dead", "lease_expires_at": None}
-        event_status = "dead"
+        values = {"status": DEAD, "lease_expires_at": None}
     changed = db.session.execute(
         sa.update(JOBS).where(_owned(claimed)).values(lease_owner=None, last_error=message, updated_at=now, **values)
     ).rowcount
     if changed != 1:
         db.session.rollback()
         return None
-    if claimed.event_id and (claimed.kind == "event" or event_status == "dead"):
-        _set_event(claimed.event_id, status=event_status, last_error=message)
+    # An event job's failure is its event's; any job of the event that dies (its automation) makes the event dead.
+    if claimed.event_id and (claimed.kind == "event" or values["status"] == DEAD):
+        _mirror_events([claimed.event_id], values["status"], last_error=message)
     db.session.commit()
     if run_at is None:
         return None
@@ -361,7 +364,7 @@ def lease_kept(owner: str) -> Iterator[None]:
                 with engine.begin() as connection:
                     connection.execute(
                         sa.update(JOBS)
-                        .where(J.lease_owner == owner, J.status == "processing")
+                        .where(J.lease_owner == owner, J.status == PROCESSING)
                         .values(lease_expires_at=utcnow() + timedelta(seconds=lease_seconds))
                     )
             except Exception:  # a missed beat only shortens the lease; the next one may succeed
@@ -387,26 +390,25 @@ def relay_jobs(limit: int = RELAY_BATCH) -> list[Dispatch]:
     now = utcnow()
     redispatch = now + timedelta(seconds=_settings()["HUB_JOB_REDISPATCH_SECONDS"])
     lost_dispatch = sa.and_(
-        J.status.in_(("pending", "failed")),
+        J.status.in_(DUE_STATUSES),
         J.run_at <= now,
         sa.or_(J.lease_expires_at.is_(None), J.lease_expires_at < now),
     )
-    lost_consumer = sa.and_(J.status == "processing", J.lease_expires_at < now)
+    lost_consumer = sa.and_(J.status == PROCESSING, J.lease_expires_at < now)
     exhausted = sa.and_(lost_consumer, J.attempts >= J.max_attempts)
+    lost = "the consumer was lost on the last attempt"
     dead = db.session.execute(
         sa.update(JOBS)
         .where(exhausted, J.id.in_(sa.select(J.id).where(exhausted).limit(limit)))
-        .values(status="dead", lease_owner=None, lease_expires_at=None, last_error="the consumer was lost on the last attempt", updated_at=now)
-        .returning(J.kind, J.event_id)
-    ).all()
-    for row in dead:
-        if row.event_id:
-            _set_event(row.event_id, status="dead", last_error="the consumer was lost on the last attempt")
+        .values(status=DEAD, lease_owner=None, lease_expires_at=None, last_error=lost, updated_at=now)
+        .returning(J.event_id)
+    ).scalars()
+    _mirror_events([event_id for event_id in dead if event_id], DEAD, last_error=lost)
     revived = sa.or_(lost_dispatch, sa.and_(lost_consumer, J.attempts < J.max_attempts))
     rows = db.session.execute(
         sa.update(JOBS)
         .where(revived, J.id.in_(sa.select(J.id).where(revived).order_by(J.run_at).limit(limit)))
-        .values(status=sa.case((J.status == "processing", "pending"), else_=J.status), lease_owner=None, lease_expires_at=redispatch, updated_at=now)
+        .values(status=sa.case((J.status == PROCESSING, PENDING), else_=J.status), lease_owner=None, lease_expires_at=redispatch, updated_at=now)
         .returning(J.id, J.queue)
     ).all()
     resumed = _unpark_resumed(now, redispatch, limit)
@@ -420,8 +422,19 @@ def mark_enqueue_lost(job_ids: list[str]) -> None:
         return
     with db.engine.begin() as connection:
         connection.execute(
-            sa.update(JOBS).where(J.id.in_(job_ids), J.status.in_(("pending", "failed"))).values(lease_expires_at=None)
+            sa.update(JOBS).where(J.id.in_(job_ids), J.status.in_(DUE_STATUSES)).values(lease_expires_at=None)
         )
+
+
+def requeue_event(*, tenant_id: str, event_id: str, integration_id: str) -> tuple[str, list[Dispatch]]:
+    """In the caller's transaction: a new job for the event, and the event pending again with no attempt spent (a replay).
+
+    Returns the job id and what to enqueue after the commit.
+    """
+    values = job_values(queue="webhooks", kind="event", tenant_id=tenant_id, event_id=event_id, integration_id=integration_id)
+    dispatches = add_jobs([values])
+    _mirror_events([event_id], PENDING, attempts=0, last_error=None, processed_at=None)
+    return values["id"], dispatches
 
 
 def live_job(*, kind: str, event_id: str | None = None, integration_id: str | None = None) -> Job | None:
@@ -437,6 +450,6 @@ def live_job(*, kind: str, event_id: str | None = None, integration_id: str | No
 def prune_finished_jobs(older_than: timedelta) -> int:
     """Delete done jobs past the retention period (dead ones stay: they are the dead-letter list)."""
     cutoff = utcnow() - older_than
-    deleted = db.session.execute(sa.delete(JOBS).where(J.status == "done", J.updated_at < cutoff)).rowcount
+    deleted = db.session.execute(sa.delete(JOBS).where(J.status == DONE, J.updated_at < cutoff)).rowcount
     db.session.commit()
     return deleted or 0

@@ -19,7 +19,7 @@ from hub.errors import BadRequest, Conflict, HubError, NotFound
 from hub.runtime import current_hub
 from hub.storage.crypto import integration_context
 from hub.storage.models import Integration, db, isoformat, new_id, utcnow
-from hub.storage.pagination import DEFAULT_PAGE_LIMIT, decode_cursor, encode_cursor
+from hub.storage.pagination import DEFAULT_PAGE_LIMIT, page
 from hub.storage.secrets import hash_secret
 from hub.tenancy.quotas import check_integration_quota
 
@@ -188,19 +188,7 @@ def list_integrations(
         query = query.where(Integration.connector == connector)
     if status:
         query = query.where(Integration.status == status)
-    if cursor:
-        created_at, last_id = decode_cursor(cursor)
-        query = query.where(
-            sa.or_(
-                Integration.created_at > created_at,
-                sa.and_(Integration.created_at == created_at, Integration.id > last_id),
-            )
-        )
-    rows = list(db.session.execute(query.order_by(Integration.created_at, Integration.id).limit(limit + 1)).scalars())
-    if len(rows) <= limit:
-        return rows, None
-    rows = rows[:limit]
-    return rows, encode_cursor(rows[-1].created_at, rows[-1].id)
+    return page(query, Integration.created_at, Integration.id, cursor=cursor, limit=limit, newest_first=False)
 
 
 def delete_integration(tenant_id: str, integration_id: str) -> Integration:

@@ -15,7 +15,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from hub.events.store import cloud_event
+from hub.events.queries import cloud_event
 from hub.queue import outbox
 from hub.runtime import current_hub
 from hub.storage.models import WebhookEvent, db
@@ -33,17 +33,14 @@ def load_cloud_events(event_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
     return {row.id: cloud_event(row) for row in rows}
 
 
-def run_one(claimed: outbox.Claim, event: dict[str, Any] | None) -> None:
-    """Run the plugins for one claimed event or automation job; raises to make it retry."""
-    if event is None:
-        raise LookupError(f"event {claimed.event_id} no longer exists")
-    plugins = current_hub().plugins
-    if claimed.kind == "event":
-        plugins.process_event(event)
-    elif claimed.kind == "automation":
-        plugins.automate(event)
-    else:
-        raise LookupError(f"no handler for job kind {claimed.kind}")
+def process_event(event: dict[str, Any]) -> None:
+    """An event job: every `process_event` implementation; raises to make the event retry."""
+    current_hub().plugins.process_event(event)
+
+
+def automate(event: dict[str, Any]) -> None:
+    """An automation job: every `automate` implementation; raises to make the automation retry."""
+    current_hub().plugins.automate(event)
 
 
 def automation_jobs(finished: list[outbox.Claim]) -> list[outbox.Dispatch]:

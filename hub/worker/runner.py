@@ -22,19 +22,27 @@ from __future__ import annotations
 
 import contextvars
 import logging
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
 
 from hub.logs import bind, describe_error, unbind
 from hub.metrics import JOBS
+from hub.provider.sync import run_sync
 from hub.queue import outbox
 from hub.queue.queues import current_queues, enqueue
 from hub.queue.recent import RecentIds
 from hub.storage.models import db
-from hub.worker.processing import automation_jobs, load_cloud_events, run_one
+from hub.worker.processing import automate, automation_jobs, load_cloud_events, process_event
 
 log = logging.getLogger(__name__)
 
 BATCH_SIZE = 50
 BATCHED_QUEUES = ("webhooks", "automation")
+# What each kind of job runs. The batched kinds get their stored event as a CloudEvent;
+# the others run one at a time and return the jobs they staged, committed with their finish.
+BATCHED_KINDS: Mapping[str, Callable[[dict[str, Any]], None]] = {"event": process_event, "automation": automate}
+ALONE_KINDS: Mapping[str, Callable[[outbox.Claim], list[outbox.Dispatch]]] = {"sync": run_sync}
+Handler = TypeVar("Handler")
 
 
 def _finished() -> RecentIds:
@@ -46,6 +54,21 @@ def run_job(job_id: str, queue: str) -> str:
     if queue in BATCHED_QUEUES:
         return run_batch(job_id, queue)
     return run_sync_job(job_id)
+
+
+def _handler(kinds: Mapping[str, Handler], claimed: outbox.Claim) -> Handler:
+    """The handler of the job's kind; a kind nothing handles is a job that can never succeed (dead, not retried)."""
+    handler = kinds.get(claimed.kind)
+    if handler is None:
+        raise LookupError(f"no handler for job kind {claimed.kind}")
+    return handler
+
+
+def _run_batched(claimed: outbox.Claim, event: dict[str, Any] | None) -> None:
+    handler = _handler(BATCHED_KINDS, claimed)
+    if event is None:
+        raise LookupError(f"event {claimed.event_id} no longer exists")
+    handler(event)
 
 
 def _retryable(error: BaseException) -> bool:
@@ -86,7 +109,7 @@ def run_batch(job_id: str, queue: str) -> str:
         for claimed in claims:
             context = _context(claimed)
             try:
-                run_one(claimed, events.get(claimed.event_id or ""))
+                _run_batched(claimed, events.get(claimed.event_id or ""))
                 succeeded.append(claimed)
             except Exception as error:
                 failures.append((claimed, error))
@@ -111,8 +134,6 @@ def run_batch(job_id: str, queue: str) -> str:
 
 
 def run_sync_job(job_id: str) -> str:
-    from hub.provider.sync import run_sync
-
     claimed = outbox.claim(job_id)
     if claimed is None:
         return "skipped"
@@ -120,7 +141,7 @@ def run_sync_job(job_id: str) -> str:
     try:
         try:
             with outbox.lease_kept(claimed.owner):
-                staged = run_sync(claimed) if claimed.kind == "sync" else _unknown_kind(claimed)
+                staged = _handler(ALONE_KINDS, claimed)(claimed)
                 dispatches = outbox.finish(claimed, staged)
         except Exception as error:
             db.session.rollback()
@@ -136,7 +157,3 @@ def run_sync_job(job_id: str) -> str:
         unbind(context)
     JOBS.labels(queue=claimed.queue, outcome=outcome).inc()
     return outcome
-
-
-def _unknown_kind(claimed: outbox.Claim) -> list[outbox.Dispatch]:
-    raise LookupError(f"no handler for job kind {claimed.kind}")
