@@ -248,7 +248,10 @@ def stage_events(connector: str, recipients: Sequence[Recipient], events: Iterab
         if event.integration_status in EVENT_SETTABLE_STATUSES:
             db.session.execute(
                 sa.update(Integration)
-                .where(Integration.id.in_([r.integration_id for r in recipients]), Integration.deleted_at.is_(None))
+                .where(
+                    sa.or_(*[sa.and_(Integration.tenant_id == r.tenant_id, Integration.id == r.integration_id) for r in recipients]),
+                    Integration.deleted_at.is_(None),
+                )
                 .values(status=event.integration_status, updated_at=now)
             )
     sync_rows = [

@@ -27,10 +27,10 @@ from typing import Any
 import requests
 import sqlalchemy as sa
 
-from hub.errors import CredentialsRefused, PluginError, ProviderUnavailable, ReauthorizationRequired
+from hub.errors import CredentialsRefused, ProviderUnavailable, ReauthorizationRequired
 from hub.plugins import checked_account
-from hub.provider.credentials import fresh_credentials
-from hub.provider.session import TimeoutSession, provider_session
+from hub.provider.calls import provider_call
+from hub.provider.session import TimeoutSession
 from hub.runtime import current_hub
 from hub.storage.models import Integration, db, utcnow
 from hub.tenancy.integrations import get_integration_with_credentials
@@ -100,10 +100,8 @@ def _ask_provider(tenant_id: str, integration_id: str, connector_id: str, creden
         return learn_api_key_account(connector_id, credentials)
     if not plugins.has_hook(connector_id, "oauth_account") or not credentials.get("access_token"):
         return None
-    fresh = fresh_credentials(tenant_id, integration_id)
-    db.session.commit()  # no transaction stays open across the provider call
-    with provider_session(fresh) as session:
-        account = plugins.oauth_account(connector_id, token=dict(fresh), session=session)
+    with provider_call(tenant_id, integration_id) as call:
+        account = plugins.oauth_account(connector_id, token=dict(call.credentials), session=call.session)
     return checked_account(connector_id, account)
 
 
@@ -121,7 +119,10 @@ def verify_account(tenant_id: str, integration_id: str) -> str:
     learned = account.external_account_id if account is not None else None
     written = db.session.execute(
         sa.update(Integration)
-        .where(Integration.id == integration_id, Integration.version == version, Integration.account_verified_at.is_(None))
+        .where(
+            Integration.id == integration_id, Integration.tenant_id == tenant_id, Integration.version == version,
+            Integration.account_verified_at.is_(None),
+        )
         .values(external_account_id=learned, account_verified_at=utcnow() if learned is not None else None)
         .execution_options(synchronize_session=False)
     ).rowcount

@@ -1,17 +1,18 @@
 """The sync queue: pull records from a provider through the connector's `sync` hook.
 
 One job fetches one page. The records go through the same dedupe and
-processing path as webhooks (`hub.events.stage_events`), and the new
+processing path as webhooks (`hub.events.store.stage_events`), and the new
 cursor is stored in the same transaction, written only over the cursor the
 page started from: two syncs of one integration can overlap without one
 moving the cursor back (their records dedupe). A connector that has more
 pages asks for a follow-up job, so a long backfill never holds a worker; a
-rate-limited one names when to come back.
+rate-limited one names when to come back (within a day: see `retry_delay`).
 """
 
 from __future__ import annotations
 
 import logging
+import math
 from datetime import timedelta
 from typing import Any
 
@@ -27,6 +28,10 @@ from hub.storage.models import Integration, Job, db, utcnow
 from hub.tenancy.integrations import get_integration_by_id
 
 log = logging.getLogger(__name__)
+
+# The longest a connector's `retry_after` can put the next page off: a provider's
+# Retry-After of years (or an infinite one) must not overflow the date, nor park the sync forever.
+MAX_RETRY_AFTER_SECONDS = 24 * 3600.0
 
 
 def _syncable(connector: str) -> bool:
@@ -51,8 +56,20 @@ def request_sync(tenant_id: str, integration_id: str) -> tuple[str, list[outbox.
     return values["id"], dispatches
 
 
+def retry_delay(retry_after: float | None) -> float:
+    """Seconds until the next page: what the connector asked, from 0 to a day; anything not a finite number waits the day."""
+    if retry_after is None:
+        return 0.0
+    if not math.isfinite(retry_after):
+        return MAX_RETRY_AFTER_SECONDS
+    return min(max(0.0, float(retry_after)), MAX_RETRY_AFTER_SECONDS)
+
+
 def run_sync(claimed: outbox.Claim) -> list[outbox.Dispatch]:
-    tenant_id, integration_id = str(claimed.tenant_id), str(claimed.integration_id)
+    """One page of a claimed sync job; returns the jobs it staged (records, and the next page's job)."""
+    if claimed.tenant_id is None or claimed.integration_id is None:
+        raise LookupError(f"sync job {claimed.job_id} names no integration")
+    tenant_id, integration_id = claimed.tenant_id, claimed.integration_id
     integration = db.session.execute(
         sa.select(Integration.status, Integration.deleted_at, Integration.sync_cursor).where(
             Integration.id == integration_id, Integration.tenant_id == tenant_id
@@ -81,7 +98,7 @@ def run_sync(claimed: outbox.Claim) -> list[outbox.Dispatch]:
     )
     if finished:
         return staged.dispatches
-    run_at = utcnow() + timedelta(seconds=max(0.0, result.retry_after or 0.0))
+    run_at = utcnow() + timedelta(seconds=retry_delay(result.retry_after))
     follow_up = outbox.job_values(queue="sync", kind="sync", tenant_id=tenant_id, integration_id=integration_id, run_at=run_at)
     return staged.dispatches + outbox.add_jobs([follow_up])
 
