@@ -242,7 +242,8 @@ class TenantCredentials:
         return {"Authorization": f"Bearer {self.api_key}"}
 
 
-def _make_tenant(app: Any, name: str) -> TenantCredentials:
+def make_tenant(app: Any, name: str) -> TenantCredentials:
+    """A new tenant of `app` and its first API key (what `tenant` and `other_tenant` give, for a third)."""
     from hub.tenancy.tenants import create_tenant
 
     with app.app_context():
@@ -252,12 +253,12 @@ def _make_tenant(app: Any, name: str) -> TenantCredentials:
 
 @pytest.fixture
 def tenant(app: Any) -> TenantCredentials:
-    return _make_tenant(app, "Acme")
+    return make_tenant(app, "Acme")
 
 
 @pytest.fixture
 def other_tenant(app: Any) -> TenantCredentials:
-    return _make_tenant(app, "Globex")
+    return make_tenant(app, "Globex")
 
 
 def host_factory(connector: str) -> Callable[..., Any]:

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from hub.testing import AppFactory, TenantCredentials, _make_tenant
+from hub.testing import AppFactory, TenantCredentials, make_tenant
 from tests.support.signed_connector import sign
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -137,7 +137,7 @@ def _build_pipeline(request: pytest.FixtureRequest, backend: str, make_app: AppF
     app = make_app(**config)
     assert "signed" in app.extensions["hub"].plugins.connectors, app.extensions["hub"].plugins.broken
     environ = {"PYTHONPATH": os.pathsep.join([str(signed_distribution), str(REPO_ROOT)]), "HUBTEST_RECORD_DIR": str(record_dir)}
-    return Pipeline(app=app, tenant=_make_tenant(app, "Acme"), record_dir=record_dir, environ=environ, config=dict(app.config))
+    return Pipeline(app=app, tenant=make_tenant(app, "Acme"), record_dir=record_dir, environ=environ, config=dict(app.config))
 
 
 @dataclass

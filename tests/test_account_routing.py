@@ -21,7 +21,7 @@ import pytest
 import sqlalchemy as sa
 
 from hub.storage.models import Integration, WebhookEvent, db
-from hub.testing import _make_tenant
+from hub.testing import make_tenant
 from hub.testkit.oauth_server import FakeOAuthProvider
 from tests.oauth_fixtures import authorize, callback, connect_token, query_of, start
 
@@ -62,12 +62,12 @@ def app(make_app, stripe_api, connect_provider):
 
 @pytest.fixture
 def victim(app):
-    return _make_tenant(app, "Victim Inc")
+    return make_tenant(app, "Victim Inc")
 
 
 @pytest.fixture
 def attacker(app):
-    return _make_tenant(app, "Mallory Ltd")
+    return make_tenant(app, "Mallory Ltd")
 
 
 def create(client, tenant, api_key, **extra):
@@ -178,7 +178,7 @@ def test_an_unreachable_stripe_is_a_503_with_retry_after_and_nothing_is_stored(m
     else:
         stripe_api.outage = True
     app = make_app(**settings)
-    tenant = _make_tenant(app, "Acme")
+    tenant = make_tenant(app, "Acme")
     response = create(app.test_client(), tenant, VICTIM_KEY)
     assert_problem(response, 503, "provider-unavailable")
     assert int(response.headers["Retry-After"]) > 0
@@ -231,7 +231,7 @@ def test_accounts_stored_before_they_were_checked_route_nothing_until_the_provid
     victims = create(client, victim, VICTIM_KEY).json
     claimed = create(client, attacker, ATTACKER_KEY).json["id"]
     refused = create(client, attacker, ATTACKER_KEY).json["id"]
-    bystander = _make_tenant(app, "Bystander")
+    bystander = make_tenant(app, "Bystander")
     with app.app_context():
         connected = create_integration(
             bystander.id, connector="stripe", name="Connect",
@@ -270,7 +270,7 @@ def test_accounts_stored_before_they_were_checked_route_nothing_until_the_provid
 
 
 def test_account_verification_is_periodic_work(app):
-    from hub.worker.periodic import _schedule
+    from hub.worker.periodic import periodic_schedule
 
     with app.app_context():
-        assert "verify-accounts" in [name for name, _period, _work in _schedule()]
+        assert "verify-accounts" in [name for name, _period, _work in periodic_schedule()]

@@ -49,18 +49,18 @@ def test_every_revision_downgrades_and_upgrades_again(scratch_database_url, tmp_
     from alembic.script import ScriptDirectory
 
     from hub.app import create_app
-    from hub.storage.database import _alembic_config, upgrade_database
+    from hub.storage.database import alembic_config, upgrade_database
 
     app = create_app({"DATABASE_URL": scratch_database_url, "HUB_INSTANCE_PATH": str(tmp_path / "instance"), "HUB_LOG_LEVEL": "WARNING"}, environ={})
     with app.app_context():
         upgrade_database()
         with db.engine.connect() as connection:
-            scripts = list(ScriptDirectory.from_config(_alembic_config(connection)).walk_revisions())
+            scripts = list(ScriptDirectory.from_config(alembic_config(connection)).walk_revisions())
         for script in scripts:  # each revision's downgrade, then every upgrade from there to the head
             with db.engine.begin() as connection:
-                command.downgrade(_alembic_config(connection), script.down_revision or "base")
+                command.downgrade(alembic_config(connection), script.down_revision or "base")
             with db.engine.begin() as connection:
-                command.upgrade(_alembic_config(connection), "head")
+                command.upgrade(alembic_config(connection), "head")
             assert current_revision() == head_revision(), script.revision
         with db.engine.connect() as connection:
             assert compare_metadata(MigrationContext.configure(connection, opts={"compare_type": False}), db.metadata) == []

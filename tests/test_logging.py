@@ -68,9 +68,9 @@ def stripe_app(make_app, stripe_api):
 
 
 def test_request_logs_carry_request_and_tenant_ids(stripe_app, log_stream):
-    from hub.testing import _make_tenant
+    from hub.testing import make_tenant
 
-    tenant = _make_tenant(stripe_app, "Acme")
+    tenant = make_tenant(stripe_app, "Acme")
     client = stripe_app.test_client()
     response = client.post(
         "/api/integrations",

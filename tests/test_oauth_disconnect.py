@@ -14,16 +14,7 @@ import sqlalchemy as sa
 
 from hub.provider.credentials import fresh_credentials
 from hub.storage.models import Integration, db
-from tests.oauth_fixtures import (  # noqa: F401  (fixtures)
-    authorize,
-    build_oauth_app,
-    callback,
-    connect,
-    connect_token,
-    provider,
-    start,
-    state_backend,
-)
+from tests.oauth_fixtures import authorize, callback, connect, connect_token, start
 
 
 @pytest.fixture

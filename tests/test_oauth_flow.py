@@ -20,18 +20,7 @@ from hub.oauth.state import hash_state
 from hub.runtime import current_hub
 from hub.storage.models import Integration, OAuthState, db, utcnow
 from hub.tenancy.integrations import decrypt_credentials
-from tests.oauth_fixtures import (  # noqa: F401  (fixtures)
-    FRONTEND_URL,
-    authorize,
-    build_oauth_app,
-    callback,
-    connect,
-    connect_token,
-    provider,
-    query_of,
-    start,
-    state_backend,
-)
+from tests.oauth_fixtures import FRONTEND_URL, authorize, callback, connect, connect_token, query_of, start
 
 
 @pytest.fixture

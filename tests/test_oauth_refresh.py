@@ -18,7 +18,7 @@ from hub.errors import ReauthorizationRequired, TokenRefreshFailed
 from hub.provider.credentials import fresh_credentials, refresh_expiring_tokens
 from hub.storage.models import db, utcnow
 from hub.tenancy.integrations import get_integration_with_credentials
-from tests.oauth_fixtures import build_oauth_app, connect, provider, state_backend  # noqa: F401  (fixtures)
+from tests.oauth_fixtures import connect
 
 SOON = 120  # seconds: inside the five-minute refresh margin
 

@@ -13,15 +13,7 @@ from itsdangerous import URLSafeTimedSerializer
 
 from hub.oauth.connect_sessions import SALT
 from hub.storage.models import OAuthState, db
-from tests.oauth_fixtures import (  # noqa: F401  (fixtures)
-    FRONTEND_URL,
-    ApiKeyConnector,
-    build_oauth_app,
-    connect_token,
-    provider,
-    query_of,
-    start,
-)
+from tests.oauth_fixtures import FRONTEND_URL, ApiKeyConnector, connect_token, query_of, start
 
 
 @pytest.fixture

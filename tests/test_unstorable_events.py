@@ -18,7 +18,7 @@ import pytest
 import sqlalchemy as sa
 
 from hub.storage.models import Job, WebhookEvent
-from hub.testing import _make_tenant
+from hub.testing import make_tenant
 from tests.pipeline_fixtures import APP_SECRET
 from tests.stripe_fixtures import accepting_any_stripe_key
 
@@ -164,7 +164,7 @@ def stripe_post(client, path: str, body: bytes, secret: str):
 @pytest.fixture
 def stripe(make_app):
     app = make_app(STRIPE_WEBHOOK_SECRET=PLATFORM_SECRET)
-    tenant = _make_tenant(app, "Acme")
+    tenant = make_tenant(app, "Acme")
     client = app.test_client()
     created = client.post(
         "/api/integrations", headers=tenant.headers,

@@ -113,7 +113,8 @@ def init_database(app: Flask) -> None:
             _configure_sqlite(db.engine)
 
 
-def _alembic_config(connection: sa.Connection) -> AlembicConfig:
+def alembic_config(connection: sa.Connection) -> AlembicConfig:
+    """The alembic configuration of the hub's migrations, running on `connection`."""
     config = AlembicConfig()
     config.set_main_option("script_location", str(MIGRATIONS_PATH))
     config.attributes["connection"] = connection
@@ -123,7 +124,7 @@ def _alembic_config(connection: sa.Connection) -> AlembicConfig:
 def upgrade_database(revision: str = "head") -> None:
     """Run alembic to `revision` on the current app's engine."""
     with db.engine.begin() as connection:
-        command.upgrade(_alembic_config(connection), revision)
+        command.upgrade(alembic_config(connection), revision)
 
 
 def current_revision() -> str | None:
@@ -133,4 +134,4 @@ def current_revision() -> str | None:
 
 def head_revision() -> str | None:
     with db.engine.connect() as connection:
-        return ScriptDirectory.from_config(_alembic_config(connection)).get_current_head()
+        return ScriptDirectory.from_config(alembic_config(connection)).get_current_head()

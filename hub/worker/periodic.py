@@ -68,7 +68,8 @@ def prune_events() -> dict[str, int]:
     return prune()
 
 
-def _schedule() -> list[tuple[str, float, Callable[[], Any]]]:
+def periodic_schedule() -> list[tuple[str, float, Callable[[], Any]]]:
+    """Each piece of periodic work: its name (the lease it takes), its period in seconds, and the work."""
     settings = current_hub().settings
     return [
         ("relay", 50, relay),
@@ -85,7 +86,7 @@ def _schedule() -> list[tuple[str, float, Callable[[], Any]]]:
 def run_periodic_work() -> dict[str, Any]:
     """Run every piece whose period has come; returns what each run reported."""
     report: dict[str, Any] = {}
-    for name, period_seconds, work in _schedule():
+    for name, period_seconds, work in periodic_schedule():
         if current_hub().leases.acquire(f"periodic:{name}", period_seconds) is None:
             continue  # another consumer ran it this period
         try:
