@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from hub.errors import ConfigurationError
+from hub.logs import LOG_FORMATS
 from hub.storage.crypto import generate_key_entry
 
 log = logging.getLogger(__name__)
@@ -64,8 +65,8 @@ def folder(name: str, value: Any) -> str:
 
 
 def log_format(name: str, value: Any) -> str:
-    if value not in ("auto", "json", "text"):
-        raise ConfigurationError(f"{name} must be auto, json or text")
+    if value not in LOG_FORMATS:
+        raise ConfigurationError(f"{name} must be {', '.join(LOG_FORMATS[:-1])} or {LOG_FORMATS[-1]}")
     return value
 
 

@@ -232,7 +232,7 @@ def init_request_ids(app: Flask) -> None:
         if request_id:
             response.headers["X-Request-Id"] = request_id
         path = loggable_path()
-        # The server's own access log (gunicorn, see hub.gunicorn_logging) reads the scrubbed path from here.
+        # The server's own access log (gunicorn, see hub.gunicorn_config) reads the scrubbed path from here.
         request.environ[LOGGABLE_PATH_KEY] = path
         if access_log.isEnabledFor(logging.INFO):
             elapsed_ms = (time.perf_counter() - getattr(g, "request_started", time.perf_counter())) * 1000

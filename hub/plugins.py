@@ -115,9 +115,6 @@ class PluginHost:
         """Register an object as a connector (used by host apps and tests)."""
         self._load_one(connector_id, lambda: plugin, connector=True, distribution=None)
 
-    def register_plugin(self, name: str, plugin: object) -> None:
-        self._load_one(f"plugin:{name}", lambda: plugin, connector=False, distribution=None)
-
     def _report(self, name: str, error: str) -> None:
         log.error("plugin %s was not loaded: %s", name, error)
         self.broken.append(BrokenPlugin(name=name, error=error))
