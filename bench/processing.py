@@ -116,7 +116,7 @@ def run_hub_worker(
         extra["HUB_PLUGINS"] = ",".join(filter(None, ["bench_processor", extra.get("HUB_PLUGINS", "")]))
         env = hub_env(database_url, prefix, folder, **extra)
         app = hub_app({**env, "HUB_LOG_LEVEL": "WARNING"})
-        tenant_id, _api_key = migrate_and_create_tenant(app)
+        tenant_id, _api_key = migrate_and_create_tenant(env)
         with app.app_context():
             from hub.storage.models import db
             from hub.tenancy.integrations import create_integration
