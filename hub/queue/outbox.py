@@ -175,8 +175,12 @@ def _claimable(now: datetime, *, take_over_lost: bool) -> Any:
 
 
 def _take(claimable: Any, now: datetime) -> list[Claim]:
-    """The one way a job is claimed: lease the rows `claimable` selects to a new owner, count the attempt,
-    park those of a disabled integration, mirror the events of the rest, and commit."""
+    """The one way jobs are claimed, alone or in a batch; commits.
+
+    The rows `claimable` selects are leased to a new owner with one more
+    attempt counted; those of a disabled integration are parked; the events
+    of the others show their job's status and attempts.
+    """
     owner = secrets.token_hex(16)
     lease = timedelta(seconds=_settings()["HUB_JOB_LEASE_SECONDS"])
     rows = db.session.execute(
