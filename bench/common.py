@@ -111,45 +111,52 @@ def checkpoint(database_url: str) -> None:
 
 
 # --- the hub -----------------------------------------------------------------
+#
+# The hub is set up through its command line (`hub keys generate`, `hub db upgrade`,
+# `hub tenants create`) and its HTTP API, as an operator would: those stay the same
+# whatever the modules inside are called, so BENCH_SOURCE can name any commit.
+
+
+def hub_command(env: dict[str, str], *args: str) -> str:
+    """`python -m hub ARGS` with this environment (the BENCH_SOURCE code when set); returns its output."""
+    finished = subprocess.run([sys.executable, "-m", "hub", *args], env=env, cwd=str(BENCH), capture_output=True, text=True)
+    if finished.returncode != 0:
+        raise RuntimeError(f"hub {' '.join(args[:2])} failed: {finished.stderr[-2000:]}")
+    return finished.stdout
 
 
 def hub_env(database_url: str, prefix: str, instance: str, **extra: str) -> dict[str, str]:
     """The environment of a hub process under test: PostgreSQL, Redis, fixed keys, no rate limit."""
-    from hub.crypto import generate_key_entry
-
     env = clean_environ()
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(BENCH), os.environ.get("PYTHONPATH", "")]))
     env.update(
         DATABASE_URL=database_url,
         REDIS_URL=REDIS_URL,
         HUB_REDIS_PREFIX=prefix,
-        ENCRYPTION_KEY=generate_key_entry(),
+        ENCRYPTION_KEY=hub_command(env, "keys", "generate").strip(),
         SECRET_KEY="bench-" + secrets.token_urlsafe(32),
         HUB_INSTANCE_PATH=instance,
         # The default is 6000/minute per integration; the benchmark sends more than that to one integration.
         HUB_WEBHOOK_RATE_LIMIT="off",
         APP_BASE_URL="http://127.0.0.1",
-        PYTHONPATH=os.pathsep.join(filter(None, [str(BENCH), os.environ.get("PYTHONPATH", "")])),
     )
     env.update(extra)
     return env
 
 
 def hub_app(env: dict[str, str]) -> Any:
-    """A hub app in this process, for set-up (migrations, tenants, rows, enqueues)."""
+    """A hub app in this process, for the processing benchmark's set-up (its integration, enqueues)."""
     from hub.app import create_app
 
     return create_app(environ=env)
 
 
-def migrate_and_create_tenant(app: Any, name: str = "bench") -> tuple[str, str]:
+def migrate_and_create_tenant(env: dict[str, str], name: str = "bench") -> tuple[str, str]:
     """`hub db upgrade` and `hub tenants create`; returns (tenant id, API key)."""
-    from hub.database import upgrade_database
-    from hub.tenants import create_tenant
-
-    with app.app_context():
-        upgrade_database()
-        tenant, api_key = create_tenant(name)
-        return tenant.id, api_key
+    quiet = {**env, "HUB_LOG_LEVEL": "WARNING"}
+    hub_command(quiet, "db", "upgrade")
+    printed = dict(line.split(":", 1) for line in hub_command(quiet, "tenants", "create", name).splitlines() if ":" in line)
+    return printed["tenant_id"].strip(), printed["api_key"].strip()
 
 
 # --- servers -----------------------------------------------------------------

@@ -29,10 +29,10 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from typing import Any
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import redis
@@ -43,21 +43,20 @@ from hub.testkit.http_server import serve_wsgi
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from common import (  # noqa: E402
-    CpuMeter,
     GUNICORN_THREADS,
     GUNICORN_WORKERS,
     REDIS_URL,
     SIGNING_SECRET,
+    CpuMeter,
     checkpoint,
-    postgres_counters,
     clean_environ,
     free_port,
     gunicorn,
-    hub_app,
     hub_env,
     machine,
     migrate_and_create_tenant,
     peak_rss_mib,
+    postgres_counters,
     print_table,
     redis_prefix,
     scratch_database,
@@ -135,21 +134,14 @@ def hub_server(preload: int = 0, log_level: str | None = None, **extra_env: str)
         if log_level:
             extra_env["HUB_LOG_LEVEL"] = log_level
         env = hub_env(database_url, prefix, folder, **extra_env)
-        app = hub_app({**env, "HUB_LOG_LEVEL": "WARNING"})
-        try:
-            tenant_id, api_key = migrate_and_create_tenant(app)
-            port = free_port()
-            log_path = Path(folder) / "gunicorn.log"
-            base = f"http://127.0.0.1:{port}"
-            with serve_wsgi(stripe_account_api()) as stripe_url, gunicorn(HUB_APP_SPEC, {**env, "STRIPE_API_BASE_URL": stripe_url}, port, log_path) as server:
-                integration_id, path = create_stripe_integration(base, api_key)
-                setup_seconds = load_history(database_url, tenant_id, integration_id, preload) if preload else 0.0
-                yield HubUnderTest(base, path, database_url, prefix, server, log_path, tenant_id, integration_id, setup_seconds)
-        finally:
-            with app.app_context():
-                from hub.models import db
-
-                db.engine.dispose()
+        tenant_id, api_key = migrate_and_create_tenant(env)
+        port = free_port()
+        log_path = Path(folder) / "gunicorn.log"
+        base = f"http://127.0.0.1:{port}"
+        with serve_wsgi(stripe_account_api()) as stripe_url, gunicorn(HUB_APP_SPEC, {**env, "STRIPE_API_BASE_URL": stripe_url}, port, log_path) as server:
+            integration_id, path = create_stripe_integration(base, api_key)
+            setup_seconds = load_history(database_url, tenant_id, integration_id, preload) if preload else 0.0
+            yield HubUnderTest(base, path, database_url, prefix, server, log_path, tenant_id, integration_id, setup_seconds)
 
 
 def measured_run(base: str, path: str, seconds: float, server_pid: int, database_url: str, expected_rps: float) -> dict:

@@ -64,8 +64,8 @@ from rows import load_pending  # noqa: E402
 
 
 def _enqueue(app, job_ids: list[str]) -> int:  # type: ignore[no-untyped-def]
-    from hub.jobs import Dispatch
-    from hub.queues import current_queues
+    from hub.queue.outbox import Dispatch
+    from hub.queue.queues import current_queues
 
     with app.app_context():
         return current_queues().enqueue(Dispatch(job_id, "webhooks") for job_id in job_ids)
@@ -116,10 +116,10 @@ def run_hub_worker(
         extra["HUB_PLUGINS"] = ",".join(filter(None, ["bench_processor", extra.get("HUB_PLUGINS", "")]))
         env = hub_env(database_url, prefix, folder, **extra)
         app = hub_app({**env, "HUB_LOG_LEVEL": "WARNING"})
-        tenant_id, _api_key = migrate_and_create_tenant(app)
+        tenant_id, _api_key = migrate_and_create_tenant(env)
         with app.app_context():
-            from hub.integrations import create_integration
-            from hub.models import db
+            from hub.storage.models import db
+            from hub.tenancy.integrations import create_integration
 
             integration = create_integration(
                 tenant_id, connector="stripe", name="bench", credentials={"api_key": "rk_test_bench", "webhook_secret": "whsec_bench"}
@@ -159,7 +159,7 @@ def run_hub_worker(
                     finish_observer()
                 stop(process)
         with app.app_context():
-            from hub.models import db
+            from hub.storage.models import db
 
             db.engine.dispose()
         with psycopg.connect(database_url, autocommit=True) as connection:

@@ -2,7 +2,7 @@
 
 Plugin authors write `from hub import hookimpl`; operators run
 `gunicorn -c python:hub.gunicorn_config "hub:create_app()"`. Importing this package loads nothing but
-pluggy, so a connector package stays cheap to import.
+pluggy and the plain values of hub.types, so a connector package stays cheap to import.
 """
 
 from __future__ import annotations

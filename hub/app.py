@@ -1,4 +1,12 @@
-"""The Flask application factory."""
+"""The Flask application factory: where the parts of the hub are chosen and put together.
+
+It builds the app's one registry (hub.runtime.Hub): the settings, key ring and
+plugins; the stores, each chosen once here between Redis and the database
+(leases, rate limits, OAuth state, the Huey queues); and the per-app parts of
+the subsystems. It is also where the queue is handed the work it carries (the
+job runner and the periodic tick of hub.worker), so the queue never imports
+the worker.
+"""
 
 from __future__ import annotations
 
@@ -9,16 +17,24 @@ from typing import Any
 from flask import Flask, Request
 from flask.sessions import SessionInterface, SessionMixin
 
+from hub.api import register_blueprints
+from hub.api.problems import register_problem_handlers
+from hub.api.validation import refuse_nul_in_url
 from hub.config import apply_development_defaults, load_settings
-from hub.connectors import PluginHost
-from hub.crypto import KeyRing
-from hub.database import init_database
 from hub.logs import configure_logging, init_request_ids
-from hub.problems import register_problem_handlers
-from hub.queues import init_queues
-from hub.ratelimit import init_rate_limits
-from hub.state import HubState
-from hub.validation import refuse_nul_in_url
+from hub.monitoring.gauges import GaugeCache
+from hub.plugins import PluginHost
+from hub.queue.queues import Queues
+from hub.runtime import Hub
+from hub.storage.crypto import KeyRing
+from hub.storage.database import init_database
+from hub.storage.leases import DatabaseLeases, RedisLeases
+from hub.storage.oauth_states import DatabaseOAuthStates, RedisOAuthStates
+from hub.storage.rate_limits import RateLimits
+from hub.storage.redis import connect as connect_redis
+from hub.webhooks.endpoint_cache import EndpointCache
+from hub.worker.periodic import run_periodic_work
+from hub.worker.runner import run_job
 
 
 class NoCookieSessions(SessionInterface):
@@ -43,27 +59,32 @@ def create_app(config: Mapping[str, Any] | None = None, environ: Mapping[str, st
     app = Flask("hub", instance_path=settings["HUB_INSTANCE_PATH"])
     app.config.update(settings)
     # A body past this is refused (413) before it is buffered, by whatever reads it; routes
-    # that take a body read it through hub.request_body (webhooks with HUB_MAX_WEBHOOK_BYTES).
+    # that take a body read it through hub.api.request_body (webhooks with HUB_MAX_WEBHOOK_BYTES).
     app.config["MAX_CONTENT_LENGTH"] = settings["HUB_MAX_REQUEST_BYTES"]
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.session_interface = NoCookieSessions()
 
     keyring = KeyRing.from_setting(settings["ENCRYPTION_KEY"], settings.get("KMS_KEY"))
     plugins = PluginHost(settings, environ).load()
-    app.extensions["hub"] = HubState(keyring=keyring, plugins=plugins, settings=settings)
-
     init_database(app)
+    redis = connect_redis(settings["REDIS_URL"]) if settings.get("REDIS_URL") else None
+    prefix = settings["HUB_REDIS_PREFIX"]
+    hub = Hub(
+        settings=settings,
+        keyring=keyring,
+        plugins=plugins,
+        redis=redis,
+        leases=RedisLeases(redis, prefix) if redis is not None else DatabaseLeases(),
+        rate_limits=RateLimits(settings, redis),
+        oauth_states=RedisOAuthStates(redis, prefix) if redis is not None else DatabaseOAuthStates(),
+    )
+    app.extensions["hub"] = hub
+    hub.attach(Queues(app, settings=settings, redis=redis, run_job=run_job, periodic=run_periodic_work))
+    hub.attach(EndpointCache())
+    hub.attach(GaugeCache())
+
     register_problem_handlers(app)
     init_request_ids(app)
     app.before_request(refuse_nul_in_url)
-    init_rate_limits(app)
-    init_queues(app)
-
-    from hub.api import register_blueprints
-
     register_blueprints(app)
-
-    from hub.cli import register_commands
-
-    register_commands(app)
     return app

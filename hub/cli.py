@@ -8,7 +8,8 @@ import click
 from flask import Flask
 from flask.cli import FlaskGroup, with_appcontext
 
-from hub.state import current_hub
+from hub.queue.outbox import EVENT_ATTENTION_STATUSES, EVENT_STATUSES, QUEUES
+from hub.runtime import current_hub
 
 
 def _create_app() -> Flask:
@@ -25,7 +26,7 @@ def _create_app() -> Flask:
 def _require_keys_that_open_stored_data() -> None:
     """Processes that read or seal credentials refuse to run on keys that cannot open the stored data."""
     from hub.errors import ConfigurationError
-    from hub.key_check import verify_keys_at_start
+    from hub.storage.key_check import verify_keys_at_start
 
     try:
         verify_keys_at_start(current_hub().keyring)
@@ -38,11 +39,6 @@ def main() -> None:
     """Operate the integration hub."""
 
 
-def register_commands(app: Flask) -> None:
-    for command in COMMANDS:
-        app.cli.add_command(command)
-
-
 @click.group("db", help="Database schema.")
 def db_group() -> None:
     pass
@@ -51,7 +47,7 @@ def db_group() -> None:
 @db_group.command("upgrade", help="Run migrations to the newest revision.")
 @with_appcontext
 def db_upgrade() -> None:
-    from hub.database import current_revision, upgrade_database
+    from hub.storage.database import current_revision, upgrade_database
 
     upgrade_database()
     click.echo(f"database at revision {current_revision()}")
@@ -79,7 +75,7 @@ def tenants_group() -> None:
 @click.argument("name")
 @with_appcontext
 def tenants_create(name: str) -> None:
-    from hub.tenants import create_tenant
+    from hub.tenancy.tenants import create_tenant
 
     tenant, api_key = create_tenant(name)
     click.echo(f"tenant_id: {tenant.id}")
@@ -97,8 +93,8 @@ def tenant_keys_group() -> None:
 @click.option("--name", default=None, help="A label to tell the key apart (1-200 characters).")
 @with_appcontext
 def tenant_keys_create(tenant_id: str, name: str | None) -> None:
-    from hub.api_keys import create_api_key
     from hub.errors import HubError
+    from hub.tenancy.api_keys import create_api_key
 
     if name is not None and not 1 <= len(name) <= 200:
         raise click.BadParameter("a name is 1 to 200 characters", param_hint="--name")
@@ -115,7 +111,7 @@ def tenant_keys_create(tenant_id: str, name: str | None) -> None:
 @click.argument("tenant_id")
 @with_appcontext
 def tenant_keys_list(tenant_id: str) -> None:
-    from hub.api_keys import list_api_keys, serialize_api_key
+    from hub.tenancy.api_keys import list_api_keys, serialize_api_key
 
     rows = list_api_keys(tenant_id)
     if not rows:
@@ -129,8 +125,8 @@ def tenant_keys_list(tenant_id: str) -> None:
 @click.argument("key_id")
 @with_appcontext
 def tenant_keys_revoke(key_id: str) -> None:
-    from hub.api_keys import revoke_api_key
     from hub.errors import NotFound
+    from hub.tenancy.api_keys import revoke_api_key
 
     try:
         revoke_api_key(key_id, tenant_id=None)
@@ -148,7 +144,7 @@ def keys_group() -> None:
 def keys_generate() -> None:
     import os
 
-    from hub.crypto import generate_key_entry
+    from hub.storage.crypto import generate_key_entry
 
     click.echo(generate_key_entry(os.environ.get("KMS_KEY") or None))
 
@@ -156,10 +152,10 @@ def keys_generate() -> None:
 @keys_group.command("rotate", help="Re-encrypt every stored secret under the newest key.")
 @with_appcontext
 def keys_rotate() -> None:
-    from hub.keyrotation import rotate_keys
+    from hub.storage.key_rotation import rotate_keys
 
     _require_keys_that_open_stored_data()
-    report = rotate_keys()
+    report = rotate_keys(current_hub().keyring)
     click.echo(f"re-encrypted {report.rotated} records under key {current_hub().keyring.current_key_id}")
     if report.skipped_concurrent:
         click.echo(f"{report.skipped_concurrent} records changed during rotation; run again to finish", err=True)
@@ -174,7 +170,7 @@ def connectors_group() -> None:
 @connectors_group.command("list", help="Installed connectors, broken plugins and app-level webhook URLs.")
 @with_appcontext
 def connectors_list() -> None:
-    from hub.connector_apps import app_webhook_url
+    from hub.tenancy.connector_apps import app_webhook_url
 
     plugins = current_hub().plugins
     if not plugins.connectors:
@@ -198,7 +194,7 @@ def tokens_group() -> None:
 @tokens_group.command("refresh", help="Refresh every access token that expires within the next 15 minutes.")
 @with_appcontext
 def tokens_refresh() -> None:
-    from hub.tokens import refresh_expiring_tokens
+    from hub.provider.credentials import refresh_expiring_tokens
 
     outcome = refresh_expiring_tokens()
     click.echo(" ".join(f"{name}={count}" for name, count in outcome.items()))
@@ -207,15 +203,14 @@ def tokens_refresh() -> None:
 
 
 @click.command("worker", help="Run Huey consumers for the webhooks, sync and automation queues.")
-@click.option("--queue", "queue_names", default="webhooks,sync,automation", show_default=True, help="Comma-separated queues to consume.")
+@click.option("--queue", "queue_names", default=",".join(QUEUES), show_default=True, help="Comma-separated queues to consume.")
 @click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 64), help="Worker threads per queue.")
 @click.option("--periodic/--no-periodic", default=True, show_default=True, help="Run the periodic maintenance (relay, syncs, refresh).")
 @click.option("--drain", is_flag=True, help="Run what is queued now in this process, then exit.")
 @with_appcontext
 def worker_command(queue_names: str, workers: int, periodic: bool, drain: bool) -> None:
-    from hub.jobs import QUEUES
-    from hub.queues import current_queues
-    from hub.worker import run_consumer, supervise
+    from hub.queue.queues import current_queues
+    from hub.worker.supervisor import run_consumer, supervise
 
     names = [name.strip() for name in queue_names.split(",") if name.strip()]
     unknown = sorted(set(names) - set(QUEUES))
@@ -238,25 +233,18 @@ def events_group() -> None:
 
 @events_group.command("list", help="Newest events first, across tenants unless --tenant is given.")
 @click.option("--tenant", "tenant_id", default=None, help="Only this tenant's events.")
-@click.option("--status", default=None, type=click.Choice(["pending", "processing", "processed", "failed", "dead"]))
+@click.option("--status", default=None, type=click.Choice(EVENT_STATUSES))
 @click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 1000))
 @with_appcontext
 def events_list(tenant_id: str | None, status: str | None, limit: int) -> None:
-    import sqlalchemy as sa
+    from hub.events.queries import list_events
 
-    from hub.models import WebhookEvent, db
-
-    query = sa.select(WebhookEvent).order_by(WebhookEvent.received_at.desc(), WebhookEvent.id.desc()).limit(limit)
-    if tenant_id:
-        query = query.where(WebhookEvent.tenant_id == tenant_id)
-    if status:
-        query = query.where(WebhookEvent.status == status)
-    rows = db.session.execute(query).scalars().all()
+    rows, _next_page = list_events(tenant_id or None, status=status, limit=limit)
     if not rows:
         click.echo("no events")
     for row in rows:
         received = row.received_at.strftime("%Y-%m-%dT%H:%M:%SZ")
-        error = f"  {row.last_error}" if row.last_error and row.status in ("failed", "dead") else ""
+        error = f"  {row.last_error}" if row.last_error and row.status in EVENT_ATTENTION_STATUSES else ""
         click.echo(f"{row.id}  {received}  {row.status:<10} attempts={row.attempts}  {row.connector}  {row.type}{error}")
 
 
@@ -265,15 +253,11 @@ def events_list(tenant_id: str | None, status: str | None, limit: int) -> None:
 @with_appcontext
 def events_replay(event_id: str) -> None:
     from hub.errors import NotFound
-    from hub.events import replay_event
-    from hub.models import WebhookEvent, db
-    from hub.queues import enqueue
+    from hub.events.queries import replay_event
+    from hub.queue.queues import enqueue
 
-    row = db.session.get(WebhookEvent, event_id)
-    if row is None:
-        raise click.ClickException("no such event")
     try:
-        job_id, dispatches = replay_event(row.tenant_id, event_id)
+        job_id, dispatches = replay_event(None, event_id)
     except NotFound:
         raise click.ClickException("no such event") from None
     enqueue(dispatches)
@@ -291,7 +275,7 @@ def metrics_serve() -> None:
     from flask import current_app
 
     from hub.errors import ConfigurationError
-    from hub.metrics_listener import serve_metrics
+    from hub.monitoring.listener import serve_metrics
 
     try:
         serve_metrics(current_app._get_current_object())  # type: ignore[attr-defined]

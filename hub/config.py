@@ -8,132 +8,66 @@ names every development default still in force.
 
 from __future__ import annotations
 
-import base64
 import logging
 import os
 import secrets
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from hub.errors import ConfigurationError
+from hub.logs import LOG_FORMATS
+from hub.storage.crypto import generate_key_entry
 
 log = logging.getLogger(__name__)
 
-DEFAULTS: dict[str, Any] = {
-    "HUB_ENV": "development",
-    "APP_BASE_URL": "http://127.0.0.1:5000",
-    "FRONTEND_URL": None,  # falls back to APP_BASE_URL
-    "REDIS_URL": None,
-    "HUB_REDIS_PREFIX": "hub",
-    "ENCRYPTION_KEY": None,
-    "KMS_KEY": None,
-    "HUB_PLUGINS": "",
-    "HUB_DISABLED_CONNECTORS": "",
-    "HUB_TENANT_RATE_LIMIT": "600/minute",
-    "HUB_WEBHOOK_RATE_LIMIT": "6000/minute",
-    "HUB_WEBHOOK_FAILURE_RATE_LIMIT": "120/minute",
-    "HUB_MAX_WEBHOOK_BYTES": 1024 * 1024,
-    "HUB_MAX_REQUEST_BYTES": 64 * 1024,
-    "HUB_JOB_MAX_ATTEMPTS": 8,
-    "HUB_JOB_BACKOFF_SECONDS": 2.0,
-    "HUB_JOB_LEASE_SECONDS": 60,
-    "HUB_JOB_REDISPATCH_SECONDS": 300,
-    "HUB_JOB_RETENTION_DAYS": 7,
-    "HUB_EVENT_RETENTION_DAYS": 30,
-    "HUB_DEAD_EVENT_RETENTION_DAYS": 90,
-    "HUB_SYNC_INTERVAL_SECONDS": 3600,
-    "HUB_HEALTH_CHECK_INTERVAL_SECONDS": 900,
-    "HUB_CONNECT_TOKEN_TTL_SECONDS": 900,
-    "HUB_OAUTH_STATE_TTL_SECONDS": 600,
-    "HUB_MAX_INTEGRATIONS_PER_TENANT": 1000,
-    "HUB_LOG_LEVEL": "INFO",
-    "HUB_METRICS_TOKEN": None,
-    "HUB_METRICS_LISTEN": None,
-    "HUB_LOG_FORMAT": "auto",
-}
 
-# Settings read from the environment by name. Connector settings
-# (`OAUTH_<ID>_*`, `<ID>_*`) are collected separately once the connectors are known.
-ENV_NAMES = (
-    "HUB_ENV",
-    "HUB_INSTANCE_PATH",
-    "DATABASE_URL",
-    "REDIS_URL",
-    "HUB_REDIS_PREFIX",
-    "ENCRYPTION_KEY",
-    "KMS_KEY",
-    "APP_BASE_URL",
-    "FRONTEND_URL",
-    "SECRET_KEY",
-    "HUB_PLUGINS",
-    "HUB_DISABLED_CONNECTORS",
-    "HUB_TENANT_RATE_LIMIT",
-    "HUB_WEBHOOK_RATE_LIMIT",
-    "HUB_WEBHOOK_FAILURE_RATE_LIMIT",
-    "HUB_MAX_WEBHOOK_BYTES",
-    "HUB_MAX_REQUEST_BYTES",
-    "HUB_JOB_MAX_ATTEMPTS",
-    "HUB_JOB_BACKOFF_SECONDS",
-    "HUB_JOB_LEASE_SECONDS",
-    "HUB_JOB_REDISPATCH_SECONDS",
-    "HUB_JOB_RETENTION_DAYS",
-    "HUB_EVENT_RETENTION_DAYS",
-    "HUB_DEAD_EVENT_RETENTION_DAYS",
-    "HUB_SYNC_INTERVAL_SECONDS",
-    "HUB_HEALTH_CHECK_INTERVAL_SECONDS",
-    "HUB_CONNECT_TOKEN_TTL_SECONDS",
-    "HUB_OAUTH_STATE_TTL_SECONDS",
-    "HUB_MAX_INTEGRATIONS_PER_TENANT",
-    "HUB_LOG_LEVEL",
-    "HUB_METRICS_TOKEN",
-    "HUB_METRICS_LISTEN",
-    "HUB_LOG_FORMAT",
-)
+@dataclass(frozen=True)
+class Setting:
+    """One setting: its name (the environment variable), its default, how a value is read, what it is for."""
 
-INTEGER_SETTINGS = {
-    "HUB_MAX_WEBHOOK_BYTES",
-    "HUB_MAX_REQUEST_BYTES",
-    "HUB_JOB_MAX_ATTEMPTS",
-    "HUB_JOB_REDISPATCH_SECONDS",
-    "HUB_JOB_RETENTION_DAYS",
-    "HUB_EVENT_RETENTION_DAYS",
-    "HUB_DEAD_EVENT_RETENTION_DAYS",
-    "HUB_SYNC_INTERVAL_SECONDS",
-    "HUB_HEALTH_CHECK_INTERVAL_SECONDS",
-    "HUB_CONNECT_TOKEN_TTL_SECONDS",
-    "HUB_OAUTH_STATE_TTL_SECONDS",
-    "HUB_MAX_INTEGRATIONS_PER_TENANT",
-}
-FLOAT_SETTINGS = {"HUB_JOB_BACKOFF_SECONDS", "HUB_JOB_LEASE_SECONDS"}
-# Retention windows: at least a day, so a provider's retry of a fresh event is still recognised.
-POSITIVE_SETTINGS = {"HUB_EVENT_RETENTION_DAYS", "HUB_DEAD_EVENT_RETENTION_DAYS"}
+    name: str
+    default: Any
+    parse: Callable[[str, Any], Any]
+    doc: str
+    default_doc: str | None = None  # how docs show the default, where the value alone would not say it
 
 
-def load_settings(explicit: Mapping[str, Any] | None, environ: Mapping[str, str]) -> dict[str, Any]:
-    """Merge defaults, the environment and explicit config, in that order."""
-    settings: dict[str, Any] = dict(DEFAULTS)
-    for name in ENV_NAMES:
-        if environ.get(name) not in (None, ""):
-            settings[name] = environ[name]
-    settings.update(explicit or {})
-    for name in INTEGER_SETTINGS:
-        settings[name] = _as_number(name, settings[name], int)
-    for name in FLOAT_SETTINGS:
-        settings[name] = _as_number(name, settings[name], float)
-    for name in POSITIVE_SETTINGS:
-        if settings[name] < 1:
-            raise ConfigurationError(f"{name} must be at least 1")
-    settings["HUB_INSTANCE_PATH"] = str(
-        Path(settings.get("HUB_INSTANCE_PATH") or "instance").resolve()
-    )
-    if not settings.get("FRONTEND_URL"):
-        settings["FRONTEND_URL"] = settings["APP_BASE_URL"]
-    settings["APP_BASE_URL"] = str(settings["APP_BASE_URL"]).rstrip("/")
-    settings["FRONTEND_URL"] = str(settings["FRONTEND_URL"]).rstrip("/")
-    if settings["HUB_LOG_FORMAT"] not in ("auto", "json", "text"):
-        raise ConfigurationError("HUB_LOG_FORMAT must be auto, json or text")
-    return settings
+def text(name: str, value: Any) -> Any:
+    """Taken as given: environment text, or whatever explicit config passed."""
+    return value
+
+
+def integer(name: str, value: Any) -> int:
+    return _as_number(name, value, int)
+
+
+def number(name: str, value: Any) -> float:
+    return _as_number(name, value, float)
+
+
+def at_least_one(name: str, value: Any) -> int:
+    """A whole number of at least 1."""
+    parsed = integer(name, value)
+    if parsed < 1:
+        raise ConfigurationError(f"{name} must be at least 1")
+    return parsed
+
+
+def url(name: str, value: Any) -> Any:
+    """A base URL, without its trailing slash (paths are appended to it)."""
+    return str(value).rstrip("/") if value else value
+
+
+def folder(name: str, value: Any) -> str:
+    return str(Path(value or "instance").resolve())
+
+
+def log_format(name: str, value: Any) -> str:
+    if value not in LOG_FORMATS:
+        raise ConfigurationError(f"{name} must be {', '.join(LOG_FORMATS[:-1])} or {LOG_FORMATS[-1]}")
+    return value
 
 
 def _as_number(name: str, value: Any, kind: type) -> Any:
@@ -141,6 +75,76 @@ def _as_number(name: str, value: Any, kind: type) -> Any:
         return kind(value)
     except (TypeError, ValueError):
         raise ConfigurationError(f"{name} must be a number") from None
+
+
+# Every setting of the hub, read from the environment by name (connector settings,
+# `OAUTH_<ID>_*` and `<ID>_*`, are collected per connector once the connectors are
+# known: see `connector_settings`). docs/configuration.md is generated from this table.
+SETTINGS: tuple[Setting, ...] = (
+    Setting("HUB_ENV", "development", text, "`production` refuses to start on any development default and names each one."),
+    Setting("HUB_INSTANCE_PATH", None, folder, "Folder for embedded files: the SQLite database and queues, generated development keys.", "`./instance`"),
+    Setting("DATABASE_URL", None, text, "PostgreSQL (`postgresql://...`) or SQLite URL.", "SQLite in the instance folder"),
+    Setting("REDIS_URL", None, text, "Redis for leases, OAuth state, rate limits and the queues; unset, the hub runs embedded (database and SQLite)."),
+    Setting("HUB_REDIS_PREFIX", "hub", text, "Prefix of every Redis key the hub writes, so several hubs (or test runs) can share one Redis."),
+    Setting("ENCRYPTION_KEY", None, text, "Key ring, newest first: `id:base64key,id:base64key` (`hub keys generate` makes an entry).", "generated in development"),
+    Setting("KMS_KEY", None, text, "Key-encryption key (base64, 32 bytes) that wraps each entry of the key ring."),
+    Setting("APP_BASE_URL", "http://127.0.0.1:5000", url, "The hub's public URL: OAuth redirect URIs and webhook URLs start with it."),
+    Setting("FRONTEND_URL", None, url, "Where the OAuth callback sends the browser back; `return_to` must lie under it.", "`APP_BASE_URL`"),
+    Setting("SECRET_KEY", None, text, "Signs connect tokens; production needs at least 32 random characters.", "generated in development"),
+    Setting("HUB_PLUGINS", "", text, "Comma-separated modules loaded as plugins (for a host app that packages none)."),
+    Setting("HUB_DISABLED_CONNECTORS", "", text, "Comma-separated connector ids not to load."),
+    Setting("HUB_TENANT_RATE_LIMIT", "600/minute", text, "Management API calls per tenant, in the `limits` notation; `off` disables it."),
+    Setting("HUB_WEBHOOK_RATE_LIMIT", "6000/minute", text, "Verified webhook deliveries per integration (per provider account at an app-level URL)."),
+    Setting("HUB_WEBHOOK_FAILURE_RATE_LIMIT", "120/minute", text, "Deliveries that fail verification, per endpoint; past it they get 429 instead of 401."),
+    Setting("HUB_MAX_WEBHOOK_BYTES", 1024 * 1024, integer, "Largest webhook body (413 past it)."),
+    Setting("HUB_MAX_REQUEST_BYTES", 64 * 1024, integer, "Largest management request body (413 past it, refused before it is buffered)."),
+    Setting("HUB_JOB_MAX_ATTEMPTS", 8, integer, "Attempts of a job before it, and its event, are dead."),
+    Setting("HUB_JOB_BACKOFF_SECONDS", 2.0, number, "Delay before the first retry; it doubles with each attempt, with jitter, up to an hour."),
+    Setting("HUB_JOB_LEASE_SECONDS", 60, number, "How long a silent consumer keeps a job before another may take it over."),
+    Setting("HUB_JOB_REDISPATCH_SECONDS", 300, integer, "How long a stored job may wait for its enqueue before the relay enqueues it again."),
+    Setting("HUB_JOB_RETENTION_DAYS", 7, integer, "Days a done job is kept."),
+    Setting("HUB_EVENT_RETENTION_DAYS", 30, at_least_one, "Days a processed event is kept, which is also the dedupe window (at least 1)."),
+    Setting("HUB_DEAD_EVENT_RETENTION_DAYS", 90, at_least_one, "Days a dead event is kept (at least 1, and never less than `HUB_EVENT_RETENTION_DAYS`)."),
+    Setting("HUB_SYNC_INTERVAL_SECONDS", 3600, integer, "How often each syncable integration is synced."),
+    Setting("HUB_HEALTH_CHECK_INTERVAL_SECONDS", 900, integer, "How often each integration's health is checked."),
+    Setting("HUB_CONNECT_TOKEN_TTL_SECONDS", 900, integer, "Lifetime of a connect token."),
+    Setting("HUB_OAUTH_STATE_TTL_SECONDS", 600, integer, "Lifetime of an OAuth flow's state, and of its cookie in the browser."),
+    Setting("HUB_MAX_INTEGRATIONS_PER_TENANT", 1000, integer, "Live integrations a tenant may hold (409 `integration-quota-exceeded` past it)."),
+    Setting("HUB_LOG_LEVEL", "INFO", text, "Python log level of the hub's own logs."),
+    Setting("HUB_LOG_FORMAT", "auto", log_format, "`json` lines, `text`, or `auto`: JSON, or plain text when stderr is a terminal."),
+    Setting("HUB_METRICS_TOKEN", None, text, "Bearer token a scrape of `/metrics` must send."),
+    Setting("HUB_METRICS_LISTEN", None, text, "`host:port` of a separate metrics listener (`hub metrics serve`); the API then serves no `/metrics`."),
+)
+SETTINGS_BY_NAME = {setting.name: setting for setting in SETTINGS}
+DEFAULTS: dict[str, Any] = {setting.name: setting.default for setting in SETTINGS}
+
+
+def load_settings(explicit: Mapping[str, Any] | None, environ: Mapping[str, str]) -> dict[str, Any]:
+    """Merge defaults, the environment and explicit config, in that order; then read each setting by its parser."""
+    settings: dict[str, Any] = dict(DEFAULTS)
+    for name in SETTINGS_BY_NAME:
+        if environ.get(name) not in (None, ""):
+            settings[name] = environ[name]
+    settings.update(explicit or {})
+    for setting in SETTINGS:
+        settings[setting.name] = setting.parse(setting.name, settings[setting.name])
+    if not settings["FRONTEND_URL"]:
+        settings["FRONTEND_URL"] = settings["APP_BASE_URL"]
+    return settings
+
+
+def settings_reference() -> str:
+    """The table of docs/configuration.md: every setting, its default and what it is for."""
+    rows = ["| setting | default | what it is for |", "|---|---|---|"]
+    for setting in SETTINGS:
+        if setting.default_doc is not None:
+            default = setting.default_doc
+        elif setting.default in (None, ""):
+            default = "unset"
+        else:
+            default = f"`{setting.default}`"
+        rows.append(f"| `{setting.name}` | {default} | {setting.doc} |")
+    return "\n".join(rows) + "\n"
 
 
 # A SECRET_KEY signs connect tokens: it needs real entropy, not a word.
@@ -196,7 +200,7 @@ def apply_development_defaults(settings: dict[str, Any]) -> None:
         settings["SECRET_KEY"] = _instance_secret(instance / "secret_key", lambda: secrets.token_urlsafe(48))
         generated.append("SECRET_KEY")
     if not settings.get("ENCRYPTION_KEY"):
-        settings["ENCRYPTION_KEY"] = _instance_secret(instance / "encryption_key", _new_key_entry)
+        settings["ENCRYPTION_KEY"] = _instance_secret(instance / "encryption_key", generate_key_entry)
         generated.append("ENCRYPTION_KEY")
     if generated:
         _announce_generated_keys(instance, tuple(generated))
@@ -215,12 +219,6 @@ def _announce_generated_keys(instance: Path, names: tuple[str, ...]) -> None:
         "development mode: %s %s not set; using generated keys kept in %s (set them, and HUB_ENV=production, for a deployment)",
         " and ".join(names), "are" if len(names) > 1 else "is", instance,
     )
-
-
-def _new_key_entry() -> str:
-    from hub.crypto import generate_key_entry
-
-    return generate_key_entry()
 
 
 def _instance_secret(path: Path, make: Any) -> str:
@@ -243,10 +241,3 @@ def connector_settings(config: Mapping[str, Any], environ: Mapping[str, str], co
     found = {k: v for k, v in environ.items() if k.startswith(prefixes) and v != ""}
     found.update({k: v for k, v in config.items() if isinstance(k, str) and k.startswith(prefixes) and v is not None})
     return {k: str(v) for k, v in found.items()}
-
-
-def b64decode_key(text: str) -> bytes:
-    """Decode url-safe or standard base64, padded or not."""
-    text = text.strip()
-    padded = text + "=" * (-len(text) % 4)
-    return base64.urlsafe_b64decode(padded.replace("+", "-").replace("/", "_"))

@@ -1,6 +1,6 @@
 """The hub's error hierarchy.
 
-Service code raises these; `hub.problems` turns each into one RFC 9457
+Service code raises these; `hub.api.problems` turns each into one RFC 9457
 problem response. Messages are written for the API caller, so they never
 carry a credential, a token or a key: callers pass only safe text.
 """

@@ -62,6 +62,16 @@ def redact(text: str) -> str:
     return SECRET_PATTERN.sub(_redacted, text)
 
 
+# A failure is told in a line, not a page: the start of the message names it.
+ERROR_TEXT_LIMIT = 500
+
+
+def describe_error(error: BaseException) -> str:
+    """A short, secret-free account of a failure, for logs and a job's `last_error`."""
+    text = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
+    return redact(text)[:ERROR_TEXT_LIMIT]
+
+
 class RedactingFilter(logging.Filter):
     """Render the message, scrub it, and drop the raw arguments.
 
@@ -222,7 +232,7 @@ def init_request_ids(app: Flask) -> None:
         if request_id:
             response.headers["X-Request-Id"] = request_id
         path = loggable_path()
-        # The server's own access log (gunicorn, see hub.gunicorn_logging) reads the scrubbed path from here.
+        # The server's own access log (gunicorn, see hub.gunicorn_config) reads the scrubbed path from here.
         request.environ[LOGGABLE_PATH_KEY] = path
         if access_log.isEnabledFor(logging.INFO):
             elapsed_ms = (time.perf_counter() - getattr(g, "request_started", time.perf_counter())) * 1000

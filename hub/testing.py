@@ -23,7 +23,7 @@ from urllib.parse import quote
 import pytest
 import sqlalchemy as sa
 
-from hub.crypto import generate_key_entry
+from hub.storage.crypto import generate_key_entry
 
 POSTGRES_URL = os.environ.get("HUB_TEST_POSTGRES_URL", "postgresql://127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("HUB_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -96,7 +96,7 @@ def redis_client(redis_url: str) -> Any:
 
 def postgres_schema_url(schema: str) -> Iterator[str]:
     """A URL of the test PostgreSQL whose search path is a new schema of this name, dropped afterwards."""
-    from hub.database import normalize_database_url
+    from hub.storage.database import normalize_database_url
 
     admin_url = normalize_database_url(POSTGRES_URL)
     try:
@@ -153,8 +153,8 @@ def base_config(database_url: str, instance_path: str) -> dict[str, Any]:
 
 def _migrate(url: str, tmp_path_factory: pytest.TempPathFactory) -> None:
     from hub.app import create_app
-    from hub.database import upgrade_database
-    from hub.models import db
+    from hub.storage.database import upgrade_database
+    from hub.storage.models import db
 
     app = create_app(base_config(url, str(tmp_path_factory.mktemp("instance"))), environ=clean_environ())
     with app.app_context():
@@ -163,7 +163,7 @@ def _migrate(url: str, tmp_path_factory: pytest.TempPathFactory) -> None:
 
 
 def empty_tables() -> None:
-    from hub.models import db
+    from hub.storage.models import db
 
     with db.engine.begin() as connection:
         for table in reversed(db.metadata.sorted_tables):
@@ -177,7 +177,7 @@ AppFactory = Callable[..., Any]
 def make_app(database_url: str, tmp_path: Any) -> Iterator[AppFactory]:
     """Build apps on the test database with extra config; tables are emptied afterwards."""
     from hub.app import create_app
-    from hub.models import db
+    from hub.storage.models import db
 
     built: list[Any] = []
 
@@ -242,8 +242,9 @@ class TenantCredentials:
         return {"Authorization": f"Bearer {self.api_key}"}
 
 
-def _make_tenant(app: Any, name: str) -> TenantCredentials:
-    from hub.tenants import create_tenant
+def make_tenant(app: Any, name: str) -> TenantCredentials:
+    """A new tenant of `app` and its first API key (what `tenant` and `other_tenant` give, for a third)."""
+    from hub.tenancy.tenants import create_tenant
 
     with app.app_context():
         tenant, api_key = create_tenant(name)
@@ -252,18 +253,18 @@ def _make_tenant(app: Any, name: str) -> TenantCredentials:
 
 @pytest.fixture
 def tenant(app: Any) -> TenantCredentials:
-    return _make_tenant(app, "Acme")
+    return make_tenant(app, "Acme")
 
 
 @pytest.fixture
 def other_tenant(app: Any) -> TenantCredentials:
-    return _make_tenant(app, "Globex")
+    return make_tenant(app, "Globex")
 
 
 def host_factory(connector: str) -> Callable[..., Any]:
     """For a plugin's `make_host` fixture: a plugin host with every installed connector and only
     the given settings (no environment), checked to include `connector`."""
-    from hub.connectors import PluginHost
+    from hub.plugins import PluginHost
 
     def build(**settings: str) -> PluginHost:
         host = PluginHost(settings, environ={}).load()

@@ -6,7 +6,7 @@ migration uses exactly the engine options of the app (search path, pragmas).
 
 from alembic import context
 
-from hub.models import db
+from hub.storage.models import db
 
 target_metadata = db.metadata
 

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from hub.testing import AppFactory, TenantCredentials, _make_tenant
+from hub.testing import AppFactory, TenantCredentials, make_tenant
 from tests.support.signed_connector import sign
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -66,19 +66,19 @@ class Pipeline:
         return (client or self.client).post(path, data=body, headers=sent)
 
     def app_path(self) -> str:
-        from hub.connector_apps import app_webhook_secret
+        from hub.tenancy.connector_apps import app_webhook_secret
 
         with self.app.app_context():
             return "/api/webhooks/signed/" + app_webhook_secret("signed")
 
     def run_queues(self) -> int:
-        from hub.queues import current_queues
+        from hub.queue.queues import current_queues
 
         with self.app.app_context():
             return current_queues().run_pending()
 
     def relay(self) -> int:
-        from hub.periodic import relay
+        from hub.worker.periodic import relay
 
         with self.app.app_context():
             return relay()
@@ -99,7 +99,7 @@ class Pipeline:
     def rows(self, model: Any) -> list[Any]:
         import sqlalchemy as sa
 
-        from hub.models import db
+        from hub.storage.models import db
 
         with self.app.app_context():
             rows = list(db.session.execute(sa.select(model)).scalars())
@@ -137,7 +137,7 @@ def _build_pipeline(request: pytest.FixtureRequest, backend: str, make_app: AppF
     app = make_app(**config)
     assert "signed" in app.extensions["hub"].plugins.connectors, app.extensions["hub"].plugins.broken
     environ = {"PYTHONPATH": os.pathsep.join([str(signed_distribution), str(REPO_ROOT)]), "HUBTEST_RECORD_DIR": str(record_dir)}
-    return Pipeline(app=app, tenant=_make_tenant(app, "Acme"), record_dir=record_dir, environ=environ, config=dict(app.config))
+    return Pipeline(app=app, tenant=make_tenant(app, "Acme"), record_dir=record_dir, environ=environ, config=dict(app.config))
 
 
 @dataclass

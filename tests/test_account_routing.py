@@ -20,8 +20,8 @@ import time
 import pytest
 import sqlalchemy as sa
 
-from hub.models import Integration, WebhookEvent, db
-from hub.testing import _make_tenant
+from hub.storage.models import Integration, WebhookEvent, db
+from hub.testing import make_tenant
 from hub.testkit.oauth_server import FakeOAuthProvider
 from tests.oauth_fixtures import authorize, callback, connect_token, query_of, start
 
@@ -62,12 +62,12 @@ def app(make_app, stripe_api, connect_provider):
 
 @pytest.fixture
 def victim(app):
-    return _make_tenant(app, "Victim Inc")
+    return make_tenant(app, "Victim Inc")
 
 
 @pytest.fixture
 def attacker(app):
-    return _make_tenant(app, "Mallory Ltd")
+    return make_tenant(app, "Mallory Ltd")
 
 
 def create(client, tenant, api_key, **extra):
@@ -76,7 +76,7 @@ def create(client, tenant, api_key, **extra):
 
 
 def app_path(app) -> str:
-    from hub.connector_apps import app_webhook_secret
+    from hub.tenancy.connector_apps import app_webhook_secret
 
     with app.app_context():
         return f"/api/webhooks/stripe/{app_webhook_secret('stripe')}"
@@ -178,7 +178,7 @@ def test_an_unreachable_stripe_is_a_503_with_retry_after_and_nothing_is_stored(m
     else:
         stripe_api.outage = True
     app = make_app(**settings)
-    tenant = _make_tenant(app, "Acme")
+    tenant = make_tenant(app, "Acme")
     response = create(app.test_client(), tenant, VICTIM_KEY)
     assert_problem(response, 503, "provider-unavailable")
     assert int(response.headers["Retry-After"]) > 0
@@ -208,7 +208,7 @@ def test_new_credentials_route_by_the_account_they_belong_to(app, client, victim
 
 @pytest.mark.parametrize("failure", ["refused", "outage"])
 def test_a_credentials_patch_the_provider_does_not_confirm_changes_nothing(app, client, victim, stripe_api, failure):
-    from hub.integrations import get_integration_with_credentials
+    from hub.tenancy.integrations import get_integration_with_credentials
 
     created = create(client, victim, VICTIM_KEY).json
     if failure == "outage":
@@ -225,19 +225,19 @@ def test_a_credentials_patch_the_provider_does_not_confirm_changes_nothing(app, 
 
 def test_accounts_stored_before_they_were_checked_route_nothing_until_the_provider_names_them(app, client, victim, attacker):
     """Rows written when the API still took `external_account_id` from the body are not trusted until re-checked."""
-    from hub.accounts import verify_accounts
-    from hub.integrations import create_integration
+    from hub.provider.accounts import verify_accounts
+    from hub.tenancy.integrations import create_integration
 
     victims = create(client, victim, VICTIM_KEY).json
     claimed = create(client, attacker, ATTACKER_KEY).json["id"]
     refused = create(client, attacker, ATTACKER_KEY).json["id"]
-    bystander = _make_tenant(app, "Bystander")
+    bystander = make_tenant(app, "Bystander")
     with app.app_context():
         connected = create_integration(
             bystander.id, connector="stripe", name="Connect",
             credentials={"access_token": "sk_test_LegacyConnectToken", "token_type": "bearer", "stripe_user_id": "acct_1LegacyConnected"},
         ).id
-        from hub.integrations import update_integration_credentials
+        from hub.tenancy.integrations import update_integration_credentials
 
         update_integration_credentials(attacker.id, refused, {"api_key": "rk_test_51RolledSinceThen"})
         legacy = {claimed: VICTIM_ACCOUNT, refused: VICTIM_ACCOUNT, connected: "acct_1LegacyConnected"}
@@ -270,7 +270,7 @@ def test_accounts_stored_before_they_were_checked_route_nothing_until_the_provid
 
 
 def test_account_verification_is_periodic_work(app):
-    from hub.periodic import _schedule
+    from hub.worker.periodic import periodic_schedule
 
     with app.app_context():
-        assert "verify-accounts" in [name for name, _period, _work in _schedule()]
+        assert "verify-accounts" in [name for name, _period, _work in periodic_schedule()]

@@ -9,7 +9,8 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 
-from hub.models import ApiKey, db, utcnow
+from hub.cli import main
+from hub.storage.models import ApiKey, db, utcnow
 
 
 def assert_problem(response, status, slug=None):
@@ -117,7 +118,7 @@ def test_key_calls_need_a_valid_api_key(client, method, path, headers):
 
 
 def test_a_tenant_holds_a_bounded_number_of_live_keys(app, client, tenant):
-    from hub.api_keys import MAX_LIVE_KEYS, issue_api_key
+    from hub.tenancy.api_keys import MAX_LIVE_KEYS, issue_api_key
 
     with app.app_context():
         for _ in range(MAX_LIVE_KEYS - 1):
@@ -171,7 +172,7 @@ def test_last_use_write_does_not_hold_the_database(app, client, tenant):
 
     @app.get("/__probe_after_auth")
     def probe():  # type: ignore[no-untyped-def]
-        from hub.auth import authenticate_api_key
+        from hub.api.auth import authenticate_api_key
 
         authenticate_api_key()
         with db.engine.connect() as other:  # another connection writes while this request is still running
@@ -190,17 +191,17 @@ def test_last_use_write_does_not_hold_the_database(app, client, tenant):
 
 def test_cli_creates_lists_and_revokes_keys(app, client, tenant):
     runner = app.test_cli_runner()
-    created = runner.invoke(args=["tenants", "keys", "create", tenant.id, "--name", "from the cli"])
+    created = runner.invoke(main, args=["tenants", "keys", "create", tenant.id, "--name", "from the cli"])
     assert created.exit_code == 0, created.output
     key = re.search(r"api_key:\s+(\S+)", created.output).group(1)
     key_id = re.search(r"key_id:\s+(\S+)", created.output).group(1)
     assert client.get("/api/integrations", headers=bearer(key)).status_code == 200
 
-    listed = runner.invoke(args=["tenants", "keys", "list", tenant.id])
+    listed = runner.invoke(main, args=["tenants", "keys", "list", tenant.id])
     assert listed.exit_code == 0 and key_id in listed.output and "from the cli" in listed.output
     assert key not in listed.output
 
-    revoked = runner.invoke(args=["tenants", "keys", "revoke", key_id])
+    revoked = runner.invoke(main, args=["tenants", "keys", "revoke", key_id])
     assert revoked.exit_code == 0, revoked.output
     assert_problem(client.get("/api/integrations", headers=bearer(key)), 401)
     assert client.get("/api/integrations", headers=tenant.headers).status_code == 200
@@ -218,7 +219,7 @@ def test_cli_creates_lists_and_revokes_keys(app, client, tenant):
 def test_cli_refuses_what_does_not_exist(app, tenant, args):
     args = [tenant.id if arg == "TENANT" else arg for arg in args]
     before = len(key_rows(app))
-    result = app.test_cli_runner().invoke(args=args)
+    result = app.test_cli_runner().invoke(main, args=args)
     assert result.exit_code != 0
     assert "Traceback" not in result.output
     assert len(key_rows(app)) == before

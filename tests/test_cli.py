@@ -15,13 +15,14 @@ from pathlib import Path
 
 import requests
 
+from hub.cli import main
 from hub.testing import clean_environ
 
 HUB = str(Path(sys.executable).parent / "hub")
 
 
 def test_tenants_create_prints_the_id_and_a_working_key(app, client):
-    result = app.test_cli_runner().invoke(args=["tenants", "create", "Initech"])
+    result = app.test_cli_runner().invoke(main, args=["tenants", "create", "Initech"])
     assert result.exit_code == 0, result.output
     api_key = re.search(r"api_key:\s+(\S+)", result.output).group(1)
     assert re.search(r"tenant_id:\s+[0-9a-f-]{36}", result.output)

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 import pytest
 
 from hub.app import create_app
-from hub.crypto import generate_key_entry
+from hub.config import SETTINGS, SETTINGS_BY_NAME, load_settings, settings_reference
 from hub.errors import ConfigurationError
+from hub.storage.crypto import generate_key_entry
 
 
 def test_production_refuses_every_development_default_and_names_each(tmp_path):
@@ -117,3 +119,40 @@ def test_connector_settings_come_from_config_over_environment(tmp_path):
     app = create_app({"SLACK_SIGNING_SECRET": "config"}, environ=environ)
     settings = app.extensions["hub"].plugins.settings_for("slack")
     assert settings == {"SLACK_SIGNING_SECRET": "config", "OAUTH_SLACK_CLIENT_ID": "cid"}
+
+
+def documentation() -> str:
+    root = Path(__file__).resolve().parent.parent
+    return "\n".join(path.read_text() for path in [root / "README.md", *sorted((root / "docs").glob("*.md"))])
+
+
+@pytest.mark.parametrize("setting", [setting.name for setting in SETTINGS])
+def test_config_options_are_documented(setting):
+    assert f"`{setting}`" in documentation(), f"{setting} is documented nowhere in README.md or docs/"
+
+
+def test_the_configuration_reference_is_the_settings_table():
+    reference = (Path(__file__).resolve().parent.parent / "docs" / "configuration.md").read_text()
+    assert settings_reference() in reference, "regenerate the table of docs/configuration.md from hub.config.SETTINGS"
+
+
+def test_every_setting_is_read_from_the_environment_by_its_parser(tmp_path):
+    environ = {"HUB_JOB_MAX_ATTEMPTS": "5", "HUB_JOB_BACKOFF_SECONDS": "0.5", "APP_BASE_URL": "https://hub.example/", "HUB_REDIS_PREFIX": "mine"}
+    settings = load_settings({"HUB_INSTANCE_PATH": str(tmp_path)}, environ)
+    assert (settings["HUB_JOB_MAX_ATTEMPTS"], settings["HUB_JOB_BACKOFF_SECONDS"]) == (5, 0.5)
+    assert settings["APP_BASE_URL"] == settings["FRONTEND_URL"] == "https://hub.example"
+    assert settings["HUB_REDIS_PREFIX"] == "mine"
+    assert set(SETTINGS_BY_NAME) <= set(settings)
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("HUB_JOB_MAX_ATTEMPTS", "many", "HUB_JOB_MAX_ATTEMPTS must be a number"),
+        ("HUB_EVENT_RETENTION_DAYS", "0", "HUB_EVENT_RETENTION_DAYS must be at least 1"),
+        ("HUB_LOG_FORMAT", "xml", "HUB_LOG_FORMAT must be auto, json or text"),
+    ],
+)
+def test_a_setting_its_parser_refuses_stops_the_start_with_its_name(tmp_path, name, value, message):
+    with pytest.raises(ConfigurationError, match=message):
+        load_settings({"HUB_INSTANCE_PATH": str(tmp_path)}, {name: value})

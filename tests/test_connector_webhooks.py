@@ -10,8 +10,8 @@ import time
 
 import pytest
 
-from hub.models import Job, WebhookEvent, db
-from hub.testing import _make_tenant
+from hub.storage.models import Job, WebhookEvent, db
+from hub.testing import make_tenant
 from hub.testkit.http_server import serve_wsgi
 
 STRIPE_ENDPOINT_SECRET = "whsec_test_endpoint_0123456789abcdef"
@@ -29,14 +29,14 @@ def rows(app, model):
 
 
 def app_path(app, connector: str) -> str:
-    from hub.connector_apps import app_webhook_secret
+    from hub.tenancy.connector_apps import app_webhook_secret
 
     with app.app_context():
         return f"/api/webhooks/{connector}/{app_webhook_secret(connector)}"
 
 
 def oauth_integration(app, tenant, connector: str, account: str) -> str:
-    from hub.integrations import create_integration
+    from hub.tenancy.integrations import create_integration
 
     with app.app_context():
         return create_integration(
@@ -67,7 +67,7 @@ def stripe_app(make_app, stripe_api):
 
 
 def test_stripe_endpoint_of_an_api_key_integration(stripe_app):
-    tenant = _make_tenant(stripe_app, "Acme")
+    tenant = make_tenant(stripe_app, "Acme")
     client = stripe_app.test_client()
     created = client.post(
         "/api/integrations", headers=tenant.headers,
@@ -82,7 +82,7 @@ def test_stripe_endpoint_of_an_api_key_integration(stripe_app):
 
 
 def test_stripe_platform_endpoint_routes_by_account_and_deauthorization_revokes(stripe_app):
-    tenant = _make_tenant(stripe_app, "Acme")
+    tenant = make_tenant(stripe_app, "Acme")
     integration_id = oauth_integration(stripe_app, tenant, "stripe", "acct_1032D82eZvKYlo2C")
     client = stripe_app.test_client()
     path = app_path(stripe_app, "stripe")
@@ -109,7 +109,7 @@ def slack_post(client, path: str, body: bytes, *, retry: str | None = None, secr
 
 def test_slack_events_url_answers_the_challenge_and_routes_by_team(make_app):
     app = make_app(SLACK_SIGNING_SECRET=SLACK_SIGNING_SECRET)
-    tenant = _make_tenant(app, "Acme")
+    tenant = make_tenant(app, "Acme")
     integration_id = oauth_integration(app, tenant, "slack", "T0001")
     client = app.test_client()
     path = app_path(app, "slack")
@@ -146,7 +146,7 @@ def test_gmail_push_is_verified_routed_by_mailbox_and_queues_one_sync(make_app):
         audience = "https://hub.example.com/api/webhooks/gmail/push"
         service_account = "gmail-push@acme.iam.gserviceaccount.com"
         app = make_app(GMAIL_PUBSUB_AUDIENCE=audience, GMAIL_PUBSUB_SERVICE_ACCOUNT=service_account, GMAIL_PUBSUB_CERTS_URL=server.url)
-        tenant = _make_tenant(app, "Acme")
+        tenant = make_tenant(app, "Acme")
         integration_id = oauth_integration(app, tenant, "gmail", "grace@example.com")
         client = app.test_client()
         path = app_path(app, "gmail")

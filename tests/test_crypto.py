@@ -7,8 +7,8 @@ import os
 
 import pytest
 
-from hub.crypto import KeyRing, generate_key_entry, integration_context
 from hub.errors import ConfigurationError, DecryptionFailed
+from hub.storage.crypto import KeyRing, generate_key_entry, integration_context
 
 
 @pytest.fixture

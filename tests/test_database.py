@@ -9,10 +9,11 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
-from hub import locks
-from hub.database import current_revision, head_revision
 from hub.errors import Conflict, NotFound
-from hub.integrations import (
+from hub.runtime import current_hub
+from hub.storage.database import current_revision, head_revision
+from hub.storage.models import db
+from hub.tenancy.integrations import (
     create_integration,
     delete_integration,
     get_integration_by_id,
@@ -21,7 +22,6 @@ from hub.integrations import (
     update_integration_credentials,
     update_integration_status,
 )
-from hub.models import db
 
 
 def test_migrations_are_at_head_and_match_the_models(app):
@@ -49,18 +49,18 @@ def test_every_revision_downgrades_and_upgrades_again(scratch_database_url, tmp_
     from alembic.script import ScriptDirectory
 
     from hub.app import create_app
-    from hub.database import _alembic_config, upgrade_database
+    from hub.storage.database import alembic_config, upgrade_database
 
     app = create_app({"DATABASE_URL": scratch_database_url, "HUB_INSTANCE_PATH": str(tmp_path / "instance"), "HUB_LOG_LEVEL": "WARNING"}, environ={})
     with app.app_context():
         upgrade_database()
         with db.engine.connect() as connection:
-            scripts = list(ScriptDirectory.from_config(_alembic_config(connection)).walk_revisions())
+            scripts = list(ScriptDirectory.from_config(alembic_config(connection)).walk_revisions())
         for script in scripts:  # each revision's downgrade, then every upgrade from there to the head
             with db.engine.begin() as connection:
-                command.downgrade(_alembic_config(connection), script.down_revision or "base")
+                command.downgrade(alembic_config(connection), script.down_revision or "base")
             with db.engine.begin() as connection:
-                command.upgrade(_alembic_config(connection), "head")
+                command.upgrade(alembic_config(connection), "head")
             assert current_revision() == head_revision(), script.revision
         with db.engine.connect() as connection:
             assert compare_metadata(MigrationContext.configure(connection, opts={"compare_type": False}), db.metadata) == []
@@ -68,10 +68,10 @@ def test_every_revision_downgrades_and_upgrades_again(scratch_database_url, tmp_
 
 
 def test_the_dedupe_revision_keeps_its_name(app):
-    from alembic.script import ScriptDirectory
     from alembic.config import Config
+    from alembic.script import ScriptDirectory
 
-    from hub.database import MIGRATIONS_PATH
+    from hub.storage.database import MIGRATIONS_PATH
 
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_PATH))
@@ -112,16 +112,16 @@ def lock_app(request, make_app):
 
 def test_a_lease_is_exclusive_until_released_or_expired(lock_app):
     with lock_app.app_context():
-        token = locks.acquire("refresh:one", ttl_seconds=30)
+        token = current_hub().leases.acquire("refresh:one", ttl_seconds=30)
         assert token is not None
-        assert locks.acquire("refresh:one", ttl_seconds=30) is None
-        locks.release("refresh:one", "someone-else")
-        assert locks.acquire("refresh:one", ttl_seconds=30) is None, "only the holder releases"
-        locks.release("refresh:one", token)
-        short = locks.acquire("refresh:one", ttl_seconds=0.05)
+        assert current_hub().leases.acquire("refresh:one", ttl_seconds=30) is None
+        current_hub().leases.release("refresh:one", "someone-else")
+        assert current_hub().leases.acquire("refresh:one", ttl_seconds=30) is None, "only the holder releases"
+        current_hub().leases.release("refresh:one", token)
+        short = current_hub().leases.acquire("refresh:one", ttl_seconds=0.05)
         assert short is not None
         threading.Event().wait(0.1)
-        assert locks.acquire("refresh:one", ttl_seconds=30) is not None, "an expired lease can be taken over"
+        assert current_hub().leases.acquire("refresh:one", ttl_seconds=30) is not None, "an expired lease can be taken over"
 
 
 def test_concurrent_holders_never_overlap(lock_app):
@@ -131,7 +131,7 @@ def test_concurrent_holders_never_overlap(lock_app):
     def worker():
         with lock_app.app_context():
             for _ in range(5):
-                with locks.hold("critical", ttl_seconds=10, wait_seconds=20, poll_seconds=0.005):
+                with current_hub().leases.hold("critical", ttl_seconds=10, wait_seconds=20, poll_seconds=0.005):
                     inside.append(1)
                     if len(inside) > 1:
                         overlaps.append(1)
@@ -150,8 +150,8 @@ def test_a_credentials_ciphertext_copied_to_another_row_does_not_open(app, tenan
     import sqlalchemy as sa
 
     from hub.errors import DecryptionFailed
-    from hub.integrations import create_integration, get_integration_with_credentials
-    from hub.models import Integration
+    from hub.storage.models import Integration
+    from hub.tenancy.integrations import create_integration, get_integration_with_credentials
 
     with app.app_context():
         source = create_integration(tenant.id, connector="stripe", name="a", credentials={"api_key": "rk_live_victim"})
@@ -172,7 +172,7 @@ def test_new_ids_are_time_ordered_uuid7():
     import time
     import uuid
 
-    from hub.models import new_id
+    from hub.storage.models import new_id
 
     first = new_id()
     time.sleep(0.002)

@@ -15,10 +15,10 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from hub import jobs
-from hub.database import read_only_connection
-from hub.database_gauges import collector_queries
-from hub.models import WebhookEvent, db, new_id, utcnow
+from hub.monitoring.gauges import GaugeCache, collector_queries
+from hub.queue import outbox
+from hub.storage.database import read_only_connection
+from hub.storage.models import WebhookEvent, db, new_id, utcnow
 
 # The partial index each growing table must be read through.
 BOUNDED_INDEXES = {"jobs": {"ix_jobs_unfinished_run_at"}, "webhook_events": {"ix_webhook_events_attention"}}
@@ -84,13 +84,13 @@ def test_gauges_report_unfinished_work_the_oldest_due_job_and_events_needing_att
     now = utcnow()
     with app.app_context():
         rows = [
-            jobs.job_values(queue="webhooks", kind="event", tenant_id=tenant.id, run_at=now - timedelta(minutes=10), now=now),
-            jobs.job_values(queue="webhooks", kind="event", tenant_id=tenant.id, now=now),
-            jobs.job_values(queue="sync", kind="sync", tenant_id=tenant.id, run_at=now + timedelta(hours=1), now=now),
-            jobs.job_values(queue="automation", kind="automation", tenant_id=tenant.id, now=now),
+            outbox.job_values(queue="webhooks", kind="event", tenant_id=tenant.id, run_at=now - timedelta(minutes=10), now=now),
+            outbox.job_values(queue="webhooks", kind="event", tenant_id=tenant.id, now=now),
+            outbox.job_values(queue="sync", kind="sync", tenant_id=tenant.id, run_at=now + timedelta(hours=1), now=now),
+            outbox.job_values(queue="automation", kind="automation", tenant_id=tenant.id, now=now),
         ]
         rows[3]["status"] = "done"
-        jobs.add_jobs(rows)
+        outbox.add_jobs(rows)
         db.session.execute(sa.insert(WebhookEvent.__table__), [_event(tenant.id, status) for status in ("failed", "dead", "dead", "processed")])
         db.session.commit()
 
@@ -125,7 +125,7 @@ def test_scrapes_within_a_few_seconds_share_one_database_read(app):
         _scrape(app)
         _scrape(app)
         again = len(statements)
-        app.extensions["hub.database_gauges"].max_age = 0  # the period has passed
+        app.extensions["hub"].part(GaugeCache).max_age = 0  # the period has passed
         _scrape(app)
     finally:
         sa.event.remove(engine, "after_cursor_execute", record)
@@ -184,3 +184,18 @@ def _event(tenant_id: str, status: str) -> dict[str, Any]:
         "received_at": utcnow(), "payload": {}, "status": status, "attempts": 1, "last_error": None, "processed_at": None,
     }
 
+
+
+def test_the_partial_indexes_hold_exactly_the_outboxs_status_sets():
+    """The gauges and the prune name their statuses through the outbox; the indexes they rely on say the same."""
+    import re
+
+    from hub.storage.models import Job
+
+    def statuses_of(table, index_name: str) -> set[str]:
+        [index] = [index for index in table.indexes if index.name == index_name]
+        return set(re.findall(r"'([a-z_]+)'", str(index.dialect_options["postgresql"]["where"])))
+
+    assert statuses_of(Job.__table__, "ix_jobs_unfinished_run_at") == set(outbox.UNFINISHED_STATUSES)
+    assert statuses_of(WebhookEvent.__table__, "ix_webhook_events_attention") == set(outbox.EVENT_ATTENTION_STATUSES)
+    assert statuses_of(WebhookEvent.__table__, "ix_webhook_events_finished") == set(outbox.EVENT_FINISHED_STATUSES)

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from hub.models import Job, WebhookEvent, db
+from hub.storage.models import Job, WebhookEvent, db
 
 UNREACHABLE_REDIS = "redis://127.0.0.1:1/0"
 

@@ -13,10 +13,10 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from hub import jobs
 from hub.errors import ConfigurationError
-from hub.models import Job, WebhookEvent, db, new_id, utcnow
-from hub.retention import prune_events
+from hub.events.retention import prune_events
+from hub.queue import outbox
+from hub.storage.models import Job, WebhookEvent, db, new_id, utcnow
 
 DAY = timedelta(days=1)
 GUARD_SECONDS = 120  # only keeps a broken run from hanging; nothing is timed
@@ -96,10 +96,10 @@ def test_pruning_removes_finished_events_past_their_window_and_only_those(redis_
     age(app, [ids["failed_old"]], days=400, status="failed")
     age(app, [ids["pending_old"]], days=400, status="pending")
     with app.app_context():  # an automation of an old event still on its way, and a sync job (no event)
-        live = jobs.job_values(queue="automation", kind="automation", tenant_id=pipeline.tenant.id, event_id=ids["processed_old_automating"])
-        sync = jobs.job_values(queue="sync", kind="sync", tenant_id=pipeline.tenant.id, integration_id=integration["id"])
+        live = outbox.job_values(queue="automation", kind="automation", tenant_id=pipeline.tenant.id, event_id=ids["processed_old_automating"])
+        sync = outbox.job_values(queue="sync", kind="sync", tenant_id=pipeline.tenant.id, integration_id=integration["id"])
         sync["created_at"] = sync["updated_at"] = utcnow() - 400 * DAY
-        jobs.add_jobs([live, sync])
+        outbox.add_jobs([live, sync])
         db.session.commit()
     jobs_before = {row.id: row.event_id for row in pipeline.rows(Job)}
 

@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 import requests
 
-from hub.crypto import generate_key_entry
+from hub.storage.crypto import generate_key_entry
 from hub.testing import TEST_ENCRYPTION_KEY, base_config, clean_environ
 from tests.stripe_fixtures import accepting_any_stripe_key
 
@@ -84,8 +84,8 @@ def gunicorn(tmp_path: Path, database_url: str, *options: str) -> Iterator[dict[
 def migrated_sqlite(tmp_path: Path) -> str:
     """A database of this test's own, at the newest revision (workers check their keys against it at boot)."""
     from hub.app import create_app
-    from hub.database import upgrade_database
-    from hub.models import db
+    from hub.storage.database import upgrade_database
+    from hub.storage.models import db
 
     url = f"sqlite:///{tmp_path / 'hub.sqlite3'}"
     app = create_app(base_config(url, str(tmp_path / "instance")), environ=clean_environ())
@@ -159,8 +159,8 @@ def test_gunicorn_stops_without_logging_errors(tmp_path, options):
 
 
 def test_gunicorn_refuses_to_serve_on_a_key_that_does_not_open_stored_data(app, tenant, database_url, tmp_path):
-    from hub.integrations import create_integration
-    from hub.key_check import verify_keys_at_start
+    from hub.storage.key_check import verify_keys_at_start
+    from hub.tenancy.integrations import create_integration
 
     with app.app_context():
         create_integration(tenant.id, connector="stripe", name="main", credentials={"api_key": "rk_test_sealed"})

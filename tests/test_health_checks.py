@@ -6,8 +6,8 @@ import pytest
 from flask import Flask, jsonify, request
 
 from hub import hookimpl
-from hub.health_checks import check_all_integrations
-from hub.integrations import create_integration, get_integration_by_id
+from hub.provider.health import check_all_integrations
+from hub.tenancy.integrations import create_integration, get_integration_by_id
 from hub.testkit.http_server import serve_wsgi
 from hub.types import ConnectorInfo, HealthResult
 

@@ -32,3 +32,38 @@ def test_every_hook_has_a_docs_section(hook):
         assert f"`{parameter}`" in section, f"the section describes parameter {parameter}"
     assert "Returns" in section
     assert section.count("```python") >= 2, "the section has a minimal example"
+
+
+@pytest.mark.parametrize("hook", HOOKS)
+def test_every_hook_is_typed_and_documented_where_it_is_declared(hook):
+    """A plugin author's editor explains the hook: each parameter typed and described, the return value too."""
+    function = getattr(hookspecs, hook)
+    signature = inspect.signature(function)
+    docstring = inspect.getdoc(function) or ""
+    for name, parameter in signature.parameters.items():
+        assert parameter.annotation is not inspect.Parameter.empty, f"{hook}: parameter {name} has no type"
+        assert f":param {name}:" in docstring, f"{hook}: parameter {name} is not described where it is declared"
+    assert signature.return_annotation is not inspect.Signature.empty, f"{hook} declares no return type"
+    assert ":returns:" in docstring, f"{hook} does not say what it returns"
+
+
+def test_the_declared_signature_is_the_documented_one():
+    """docs/plugin_hooks.md shows each hook with the parameters it is declared with, in that order."""
+    for hook in HOOKS:
+        shown = re.search(rf"def {hook}\((.*?)\)", _section(hook), re.S)
+        assert shown, f"docs/plugin_hooks.md shows no signature for {hook}"
+        documented = [part.split(":")[0].strip() for part in _top_level_parts(shown.group(1)) if part.strip()]
+        assert documented == list(inspect.signature(getattr(hookspecs, hook)).parameters), hook
+
+
+def _top_level_parts(parameters: str) -> list[str]:
+    """`a: Mapping[str, Any], b: int` split at the commas outside brackets."""
+    parts, depth, current = [], 0, ""
+    for character in parameters:
+        depth += {"[": 1, "]": -1}.get(character, 0)
+        if character == "," and depth == 0:
+            parts.append(current)
+            current = ""
+        else:
+            current += character
+    return [*parts, current]

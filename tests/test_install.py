@@ -22,3 +22,20 @@ def test_an_installed_hub_migrates_a_fresh_database(tmp_path):
     assert upgraded.returncode == 0, upgraded.stderr[-4000:]
     newest = sorted(path.stem for path in (REPO_ROOT / "migrations" / "versions").glob("0*.py"))[-1]
     assert f"database at revision {newest}" in upgraded.stdout
+
+
+def test_a_wheel_of_the_hub_holds_every_package_of_the_checkout(tmp_path):
+    """Packages are found, not listed: a new subpackage cannot be left out of what pip installs."""
+    import sys
+    import zipfile
+
+    built = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation", "--wheel-dir", str(tmp_path / "dist"), str(hub_source_copy(tmp_path))],
+        capture_output=True, text=True, cwd=tmp_path,
+    )
+    assert built.returncode == 0, built.stderr[-4000:]
+    [wheel] = (tmp_path / "dist").glob("hub-*.whl")
+    shipped = {name.rpartition("/")[0] for name in zipfile.ZipFile(wheel).namelist() if name.endswith(".py")}
+    packages = {str(path.parent.relative_to(REPO_ROOT)) for path in (REPO_ROOT / "hub").rglob("__init__.py")}
+    assert packages <= shipped
+    assert {"hub/migrations", "hub/migrations/versions"} <= shipped

@@ -11,10 +11,12 @@ import pytest
 import sqlalchemy as sa
 
 from hub.errors import IntegrationQuotaExceeded
-from hub.integrations import create_integration
-from hub.models import Integration, db, new_id, utcnow
-from hub.testing import _make_tenant
-from tests.oauth_fixtures import build_oauth_app, connect, provider  # noqa: F401  (fixtures)
+from hub.storage.models import Integration, db, new_id, utcnow
+from hub.tenancy.integrations import create_integration
+from hub.testing import make_tenant
+from tests.oauth_fixtures import connect
+from tests.test_events_queries import BAD_CURSORS as EVENT_LIST_BAD_CURSORS
+from tests.test_events_queries import cursor_of
 
 
 def assert_problem(response, status, slug=None):
@@ -69,7 +71,7 @@ def test_integrations_created_with_the_same_timestamp_are_neither_skipped_nor_re
 
 
 def test_filters_hold_across_pages(app, client, tenant):
-    from hub.integrations import update_integration_status
+    from hub.tenancy.integrations import update_integration_status
 
     created = add_integrations(app, tenant, 4)
     with app.app_context():
@@ -132,7 +134,7 @@ def quota_app(make_app, stripe_api):
 
 
 def test_the_api_refuses_integrations_over_the_tenants_quota(quota_app, stripe_api):
-    tenant, other = _make_tenant(quota_app, "Acme"), _make_tenant(quota_app, "Globex")
+    tenant, other = make_tenant(quota_app, "Acme"), make_tenant(quota_app, "Globex")
     client = quota_app.test_client()
     body = {"connector": "stripe", "name": "Stripe", "credentials": {"api_key": "rk_test_quota_key"}}
     first, second = (client.post("/api/integrations", json=body, headers=tenant.headers) for _ in range(2))
@@ -150,7 +152,7 @@ def test_the_api_refuses_integrations_over_the_tenants_quota(quota_app, stripe_a
 
 def test_the_oauth_callback_refuses_a_new_integration_over_the_quota_but_renews_an_existing_one(build_oauth_app):
     app = build_oauth_app(HUB_MAX_INTEGRATIONS_PER_TENANT=1)
-    tenant = _make_tenant(app, "Acme")
+    tenant = make_tenant(app, "Acme")
     client = app.test_client()
     assert connect(client, tenant)["status"] == "success"
     renewed = connect(client, tenant)
@@ -176,7 +178,7 @@ def _insert_integration(connection, tenant_id: str) -> None:
 def test_two_creates_at_the_quota_edge_cannot_both_pass(make_app):
     """The create counts under the tenant's lock: while another transaction holds it, the create waits, then counts again."""
     app = make_app(HUB_MAX_INTEGRATIONS_PER_TENANT=1)
-    tenant = _make_tenant(app, "Acme")
+    tenant = make_tenant(app, "Acme")
     outcome: list[str] = []
 
     def create_in_another_request() -> None:
@@ -217,3 +219,11 @@ def test_two_creates_at_the_quota_edge_cannot_both_pass(make_app):
     racer.join(timeout=60)
     assert outcome == ["refused"]
     assert live_count(app, tenant.id) == 1
+
+
+@pytest.mark.parametrize("value", list(EVENT_LIST_BAD_CURSORS.values()), ids=list(EVENT_LIST_BAD_CURSORS))
+def test_integrations_and_events_refuse_the_same_cursors(app, client, tenant, value):
+    add_integrations(app, tenant, 1)
+    cursor = cursor_of(value)
+    for path in ("/api/integrations", "/api/events"):
+        assert_problem(client.get(path, query_string={"cursor": cursor}, headers=tenant.headers), 400)

@@ -8,7 +8,7 @@ import logging
 import pytest
 import sqlalchemy as sa
 
-from hub.models import Integration, db
+from hub.storage.models import Integration, db
 
 STRIPE_KEY = "rk_test_51SecretRestrictedKey0000"
 WEBHOOK_SIGNING_SECRET = "whsec_TopSecretSigningValue"
@@ -160,7 +160,7 @@ def test_patch_renames_disables_and_replaces_credentials(app, client, tenant):
     response = client.patch(f"/api/integrations/{integration_id}", json={"name": "Renamed", "status": "disabled", "credentials": {"api_key": "rk_new"}}, headers=tenant.headers)
     assert response.status_code == 200
     assert response.json["name"] == "Renamed" and response.json["status"] == "disabled"
-    from hub.integrations import get_integration_with_credentials
+    from hub.tenancy.integrations import get_integration_with_credentials
 
     with app.app_context():
         integration, credentials = get_integration_with_credentials(tenant.id, integration_id)
@@ -203,7 +203,7 @@ def test_unknown_routes_and_methods_are_problems(client, tenant):
 
 def test_patch_merges_credentials_and_null_removes_a_field(app, client, tenant):
     integration_id = create(client, tenant, credentials={"api_key": STRIPE_KEY, "webhook_secret": "whsec_keep_me"}).json["id"]
-    from hub.integrations import get_integration_with_credentials
+    from hub.tenancy.integrations import get_integration_with_credentials
 
     rolled = client.patch(f"/api/integrations/{integration_id}", json={"credentials": {"api_key": "rk_rolled"}}, headers=tenant.headers)
     assert rolled.status_code == 200
@@ -217,7 +217,7 @@ def test_patch_merges_credentials_and_null_removes_a_field(app, client, tenant):
 
 
 def test_a_provider_verdict_is_not_patched_away(app, client, tenant):
-    from hub.integrations import update_integration_status
+    from hub.tenancy.integrations import update_integration_status
 
     integration_id = create(client, tenant).json["id"]
     with app.app_context():

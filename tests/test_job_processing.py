@@ -6,7 +6,8 @@ from datetime import timedelta
 
 import sqlalchemy as sa
 
-from hub.models import Job, WebhookEvent, db, utcnow
+from hub.queue.queues import Queues
+from hub.storage.models import Job, WebhookEvent, db, utcnow
 
 
 def event(event_id: str, **data):
@@ -89,8 +90,8 @@ def test_processing_is_idempotent_when_the_queue_delivers_twice(pipeline):
     integration = pipeline.create_integration()
     pipeline.deliver(integration["path"], event("evt_twice"), secret=integration["signing_secret"])
     [job] = pipeline.rows(Job)
-    from hub.jobs import Dispatch
-    from hub.queues import enqueue
+    from hub.queue.outbox import Dispatch
+    from hub.queue.queues import enqueue
 
     with pipeline.app.app_context():
         enqueue([Dispatch(job.id, "webhooks"), Dispatch(job.id, "webhooks")])
@@ -129,7 +130,7 @@ def test_relay_enqueues_a_job_whose_enqueue_was_lost(pipeline):
     """A crash between commit and enqueue: the row exists, the queue never heard of it."""
     integration = pipeline.create_integration()
     pipeline.deliver(integration["path"], event("evt_lost"), secret=integration["signing_secret"])
-    from hub.queues import current_queues
+    from hub.queue.queues import current_queues
 
     with pipeline.app.app_context():
         for huey in current_queues().hueys.values():
@@ -151,8 +152,8 @@ def test_relay_leaves_jobs_inside_their_dispatch_lease_alone(pipeline):
 def test_relay_takes_over_a_job_whose_consumer_died(pipeline):
     integration = pipeline.create_integration()
     pipeline.deliver(integration["path"], event("evt_orphan"), secret=integration["signing_secret"])
-    from hub.jobs import claim
-    from hub.queues import current_queues
+    from hub.queue.outbox import claim
+    from hub.queue.queues import current_queues
 
     with pipeline.app.app_context():
         [job] = db.session.execute(sa.select(Job)).scalars().all()
@@ -172,7 +173,7 @@ def test_relay_takes_over_a_job_whose_consumer_died(pipeline):
 def test_a_consumer_that_lost_its_lease_cannot_finish_the_job(pipeline):
     integration = pipeline.create_integration()
     pipeline.deliver(integration["path"], event("evt_race"), secret=integration["signing_secret"])
-    from hub.jobs import claim, finish
+    from hub.queue.outbox import claim, finish
 
     with pipeline.app.app_context():
         [job] = db.session.execute(sa.select(Job)).scalars().all()
@@ -200,7 +201,7 @@ def test_last_attempt_lost_with_its_consumer_becomes_dead(pipeline):
 
 
 def test_retry_delay_grows_exponentially_with_jitter(make_app):
-    from hub.jobs import backoff_seconds
+    from hub.queue.outbox import backoff_seconds
 
     app = make_app(HUB_JOB_BACKOFF_SECONDS=2)
     with app.app_context():
@@ -214,7 +215,7 @@ def test_retry_delay_grows_exponentially_with_jitter(make_app):
 def test_concurrent_batch_claims_take_disjoint_jobs(pipeline):
     import threading
 
-    from hub.jobs import claim_batch
+    from hub.queue.outbox import claim_batch
 
     integration = pipeline.create_integration()
     for number in range(40):
@@ -245,5 +246,52 @@ def test_one_doorbell_processes_a_batch_and_the_rest_cost_nothing(pipeline):
     assert len(pipeline.processed()) == 60
     assert len(pipeline.automated()) == 60
     assert {row["status"] for row in pipeline.events(limit="100")} == {"processed"}
-    finished = pipeline.app.extensions["hub.queues"].finished
+    finished = pipeline.app.extensions["hub"].part(Queues).finished
     assert len(finished) == 120  # 60 event jobs and 60 automation jobs, answered from memory when their doorbells rang
+
+
+def test_an_event_shows_its_jobs_attempts_whichever_way_the_job_was_claimed(pipeline):
+    from hub.queue import outbox
+
+    integration = pipeline.create_integration()
+    for number in range(2):
+        pipeline.deliver(integration["path"], event(f"evt_attempts_{number}"), secret=integration["signing_secret"])
+    with pipeline.app.app_context():
+        db.session.execute(sa.update(Job).values(attempts=1))  # the events still say 0: the claim must not count from there
+        db.session.commit()
+        first, second = db.session.execute(sa.select(Job.id).order_by(Job.run_at, Job.id)).scalars().all()
+        alone = outbox.claim(first)
+        [batched] = outbox.claim_batch("webhooks", 10)
+        assert (alone.job_id, batched.job_id, alone.attempts, batched.attempts) == (first, second, 2, 2)
+    assert sorted((row["status"], row["attempts"]) for row in pipeline.events()) == [("processing", 2), ("processing", 2)]
+
+
+def test_a_job_of_a_kind_nothing_handles_is_dead_on_every_queue(pipeline):
+    from hub.queue import outbox
+    from hub.queue.queues import enqueue
+
+    with pipeline.app.app_context():
+        rows = [outbox.job_values(queue=queue, kind="mystery", tenant_id=pipeline.tenant.id) for queue in outbox.QUEUES]
+        enqueue(outbox.add_jobs(rows))
+        db.session.commit()
+    pipeline.run_queues()
+    jobs = pipeline.rows(Job)
+    assert sorted(job.queue for job in jobs) == sorted(outbox.QUEUES)
+    assert {(job.status, job.attempts, job.last_error) for job in jobs} == {("dead", 1, "LookupError: no handler for job kind mystery")}
+
+
+def test_a_finished_batch_job_is_processed_and_a_lost_one_is_left_to_its_new_owner(pipeline):
+    from hub.queue import outbox
+
+    integration = pipeline.create_integration()
+    for number in range(2):
+        pipeline.deliver(integration["path"], event(f"evt_finish_{number}"), secret=integration["signing_secret"])
+    with pipeline.app.app_context():
+        kept, lost = outbox.claim_batch("webhooks", 10)
+        db.session.execute(sa.update(Job).where(Job.id == lost.job_id).values(lease_owner="another-consumer"))
+        db.session.commit()
+        assert outbox.finish_many([kept, lost]) == [kept]
+        db.session.commit()
+        statuses = dict(db.session.execute(sa.select(Job.id, Job.status)).all())
+    assert statuses == {kept.job_id: "done", lost.job_id: "processing"}
+    assert sorted(row["status"] for row in pipeline.events()) == ["processed", "processing"]

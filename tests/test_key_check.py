@@ -13,11 +13,12 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from hub.crypto import generate_key_entry
+from hub.cli import main
 from hub.errors import ConfigurationError
-from hub.integrations import create_integration, get_integration_with_credentials
-from hub.key_check import KeysDoNotOpenStoredData, verify_keys_at_start
-from hub.models import KeyCheck, db
+from hub.storage.crypto import generate_key_entry
+from hub.storage.key_check import KeysDoNotOpenStoredData, verify_keys_at_start
+from hub.storage.models import KeyCheck, db
+from hub.tenancy.integrations import create_integration, get_integration_with_credentials
 from hub.testing import TEST_ENCRYPTION_KEY, base_config, clean_environ
 
 HUB = str(Path(sys.executable).parent / "hub")
@@ -91,7 +92,7 @@ def test_one_unreadable_row_does_not_condemn_a_right_key(make_app, tenant):
     broken = seal_an_integration(app, tenant)
     seal_an_integration(app, tenant)
     with app.app_context():
-        from hub.models import Integration
+        from hub.storage.models import Integration
 
         row = db.session.get(Integration, broken)
         row.credentials_ciphertext = row.credentials_ciphertext[:-8] + "AAAAAAAA"
@@ -108,7 +109,7 @@ def test_a_rotation_keeps_the_hub_ready_and_lets_the_old_key_go(make_app, tenant
     new_key_id = new_entry.split(":")[0]
     rotating = make_app(ENCRYPTION_KEY=f"{new_entry},{TEST_ENCRYPTION_KEY}")
 
-    assert rotating.test_cli_runner().invoke(args=["keys", "rotate"]).exit_code == 0
+    assert rotating.test_cli_runner().invoke(main, args=["keys", "rotate"]).exit_code == 0
 
     assert recorded_key_ids(rotating) == {new_key_id}
     only_new = make_app(ENCRYPTION_KEY=new_entry)

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from hub.connector_apps import app_webhook_secret
-from hub.crypto import generate_key_entry
-from hub.integrations import create_integration, get_integration_with_credentials, webhook_secret_of
-from hub.keyrotation import rotate_keys
-from hub.models import ConnectorApp, Integration, db
+from hub.cli import main
+from hub.runtime import current_hub
+from hub.storage.crypto import generate_key_entry
+from hub.storage.key_rotation import rotate_keys
+from hub.storage.models import ConnectorApp, Integration, db
+from hub.tenancy.connector_apps import app_webhook_secret
+from hub.tenancy.integrations import create_integration, get_integration_with_credentials, webhook_secret_of
 from hub.testing import TEST_ENCRYPTION_KEY
 
 
@@ -29,7 +31,7 @@ def test_rotation_keeps_every_credential_readable(make_app, tenant):
     new_app = make_app(ENCRYPTION_KEY=f"{new_entry},{TEST_ENCRYPTION_KEY}")
     new_key_id = new_entry.split(":")[0]
 
-    result = new_app.test_cli_runner().invoke(args=["keys", "rotate"])
+    result = new_app.test_cli_runner().invoke(main, args=["keys", "rotate"])
 
     assert result.exit_code == 0, result.output
     assert f"re-encrypted 4 records under key {new_key_id}" in result.output
@@ -50,13 +52,13 @@ def test_rotation_is_idempotent(make_app, tenant):
     app = make_app()
     _seed(app, tenant, count=1)
     with app.app_context():
-        assert rotate_keys().rotated == 0
+        assert rotate_keys(current_hub().keyring).rotated == 0
 
 
 def test_keys_generate_prints_a_usable_entry(app):
-    from hub.crypto import KeyRing
+    from hub.storage.crypto import KeyRing
 
-    result = app.test_cli_runner().invoke(args=["keys", "generate"])
+    result = app.test_cli_runner().invoke(main, args=["keys", "generate"])
     assert result.exit_code == 0
     assert KeyRing.from_setting(result.output.strip()).current_key_id == result.output.split(":")[0]
 
@@ -68,10 +70,10 @@ def test_a_credential_update_under_the_new_key_moves_the_whole_row(make_app, ten
     new_entry = generate_key_entry()
     new_app = make_app(ENCRYPTION_KEY=f"{new_entry},{TEST_ENCRYPTION_KEY}")
     with new_app.app_context():
-        from hub.integrations import update_integration_credentials
+        from hub.tenancy.integrations import update_integration_credentials
 
         update_integration_credentials(tenant.id, integration_id, {"api_key": "rk_rolled"})
-        rotate_keys()
+        rotate_keys(current_hub().keyring)
     only_new_app = make_app(ENCRYPTION_KEY=new_entry)
     with only_new_app.app_context():
         integration, credentials = get_integration_with_credentials(tenant.id, integration_id)

@@ -68,9 +68,9 @@ def stripe_app(make_app, stripe_api):
 
 
 def test_request_logs_carry_request_and_tenant_ids(stripe_app, log_stream):
-    from hub.testing import _make_tenant
+    from hub.testing import make_tenant
 
-    tenant = _make_tenant(stripe_app, "Acme")
+    tenant = make_tenant(stripe_app, "Acme")
     client = stripe_app.test_client()
     response = client.post(
         "/api/integrations",
@@ -190,5 +190,5 @@ def test_the_webhook_pipeline_logs_ids_and_no_secret(pipeline, log_stream):
     entries = lines(log_stream)
     deliveries = [e for e in entries if e["logger"] == "hub.access" and "/api/webhooks/" in e["message"]]
     assert deliveries and all(e.get("connector") == "signed" and e.get("integration_id") == integration["id"] for e in deliveries)
-    retried = [e for e in entries if e["logger"] == "hub.runner"]
+    retried = [e for e in entries if e["logger"] == "hub.worker.runner"]
     assert retried and all(e.get("job_id") and e.get("event_id") and e.get("tenant_id") == pipeline.tenant.id for e in retried)

@@ -13,8 +13,8 @@ import pytest
 import requests
 
 from hub.app import create_app
-from hub.crypto import generate_key_entry
 from hub.errors import ConfigurationError
+from hub.storage.crypto import generate_key_entry
 from hub.testing import clean_environ
 
 TOKEN = "metrics-token-for-tests-0123456789abcdef"

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from hub.integrations import create_integration
 from hub.metrics import WEBHOOKS_RECEIVED
+from hub.tenancy.integrations import create_integration
 
 
 def test_healthz_answers_without_dependencies(client):

@@ -12,18 +12,9 @@ import logging
 import pytest
 import sqlalchemy as sa
 
-from hub.models import Integration, db
-from hub.tokens import fresh_credentials
-from tests.oauth_fixtures import (  # noqa: F401  (fixtures)
-    authorize,
-    build_oauth_app,
-    callback,
-    connect,
-    connect_token,
-    provider,
-    start,
-    state_backend,
-)
+from hub.provider.credentials import fresh_credentials
+from hub.storage.models import Integration, db
+from tests.oauth_fixtures import authorize, callback, connect, connect_token, start
 
 
 @pytest.fixture
@@ -33,14 +24,15 @@ def oauth_app(build_oauth_app):
 
 def sealed_verifier(app) -> str:
     """The PKCE verifier of the one pending authorization, opened from wherever the state is stored."""
-    from hub.models import OAuthState
-    from hub.oauth_state_context import OAUTH_STATE_CONTEXT
-    from hub.redis_store import redis_client, redis_key
+    from hub.runtime import current_hub
+    from hub.storage.crypto import OAUTH_STATE_CONTEXT
+    from hub.storage.models import OAuthState
 
     with app.app_context():
         if app.config.get("REDIS_URL"):
-            [key] = list(redis_client().scan_iter(match=redis_key("oauth-state", "*")))
-            sealed = redis_client().get(key).decode()
+            hub = current_hub()
+            [key] = list(hub.redis.scan_iter(match=hub.oauth_states.key("*")))
+            sealed = hub.redis.get(key).decode()
         else:
             sealed = db.session.execute(sa.select(OAuthState.payload_ciphertext)).scalar_one()
         verifier = app.extensions["hub"].keyring.decrypt_json(sealed, OAUTH_STATE_CONTEXT)["code_verifier"]

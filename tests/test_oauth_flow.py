@@ -13,24 +13,14 @@ from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
 
 import pytest
 import sqlalchemy as sa
-
-from hub.integrations import decrypt_credentials
-from hub.models import Integration, OAuthState, db, utcnow
-from hub.oauth_browser import MAX_PENDING_FLOWS, cookie_name
-from hub.oauth_state import hash_state
 from authlib.oauth2.rfc7636 import create_s256_code_challenge
-from tests.oauth_fixtures import (  # noqa: F401  (fixtures)
-    FRONTEND_URL,
-    authorize,
-    build_oauth_app,
-    callback,
-    connect,
-    connect_token,
-    provider,
-    query_of,
-    start,
-    state_backend,
-)
+
+from hub.oauth.browser import MAX_PENDING_FLOWS, cookie_name
+from hub.oauth.state import hash_state
+from hub.runtime import current_hub
+from hub.storage.models import Integration, OAuthState, db, utcnow
+from hub.tenancy.integrations import decrypt_credentials
+from tests.oauth_fixtures import FRONTEND_URL, authorize, callback, connect, connect_token, query_of, start
 
 
 @pytest.fixture
@@ -60,9 +50,8 @@ def pending_states(app, redis_client=None):
     """How many OAuth states are stored, wherever this app keeps them."""
     with app.app_context():
         if app.config.get("REDIS_URL"):
-            from hub.redis_store import redis_client as client_of, redis_key
-
-            return sum(1 for _ in client_of().scan_iter(match=redis_key("oauth-state", "*")))
+            hub = current_hub()
+            return sum(1 for _ in hub.redis.scan_iter(match=hub.oauth_states.key("*")))
         return db.session.execute(sa.select(sa.func.count()).select_from(OAuthState)).scalar_one()
 
 
@@ -134,12 +123,11 @@ def test_the_state_is_stored_server_side_as_a_hash_with_a_sealed_payload(oauth_a
 
     with oauth_app.app_context():
         if oauth_app.config.get("REDIS_URL"):
-            from hub.redis_store import redis_client, redis_key
-
-            keys = [key.decode() for key in redis_client().scan_iter(match=redis_key("oauth-state", "*"))]
-            assert keys == [redis_key("oauth-state", hash_state(state))]
-            sealed = redis_client().get(keys[0]).decode()
-            assert 590 < redis_client().pttl(keys[0]) / 1000 <= 600
+            hub = current_hub()
+            keys = [key.decode() for key in hub.redis.scan_iter(match=hub.oauth_states.key("*"))]
+            assert keys == [hub.oauth_states.key(hash_state(state))]
+            sealed = hub.redis.get(keys[0]).decode()
+            assert 590 < hub.redis.pttl(keys[0]) / 1000 <= 600
         else:
             row = db.session.execute(sa.select(OAuthState)).scalar_one()
             assert row.state_hash == hashlib.sha256(state.encode()).hexdigest()
@@ -175,7 +163,7 @@ def test_return_to_under_the_frontend_receives_the_outcome(oauth_app, client, te
 def test_reconnecting_the_same_account_updates_the_integration_instead_of_duplicating(oauth_app, client, provider, tenant):
     first = connect(client, tenant)
     with oauth_app.app_context():
-        from hub.integrations import update_integration_status
+        from hub.tenancy.integrations import update_integration_status
 
         update_integration_status(tenant.id, first["integration_id"], "needs_reauth")
     [(before, old_credentials)] = integrations_of(oauth_app, tenant.id)

@@ -13,11 +13,12 @@ from datetime import timedelta
 
 import pytest
 
+from hub.cli import main
 from hub.errors import ReauthorizationRequired, TokenRefreshFailed
-from hub.integrations import get_integration_with_credentials
-from hub.models import db, utcnow
-from hub.tokens import fresh_credentials, refresh_expiring_tokens
-from tests.oauth_fixtures import build_oauth_app, connect, provider, state_backend  # noqa: F401  (fixtures)
+from hub.provider.credentials import fresh_credentials, refresh_expiring_tokens
+from hub.storage.models import db, utcnow
+from hub.tenancy.integrations import get_integration_with_credentials
+from tests.oauth_fixtures import connect
 
 SOON = 120  # seconds: inside the five-minute refresh margin
 
@@ -223,7 +224,7 @@ def test_the_periodic_refresh_reports_dead_grants(oauth_app, provider, tenant):
 def test_hub_tokens_refresh_command(oauth_app, provider, tenant):
     connected(oauth_app, provider, tenant)
 
-    result = oauth_app.test_cli_runner().invoke(args=["tokens", "refresh"])
+    result = oauth_app.test_cli_runner().invoke(main, args=["tokens", "refresh"])
 
     assert result.exit_code == 0, result.output
     assert "refreshed=1" in result.output

@@ -11,17 +11,9 @@ import pytest
 import sqlalchemy as sa
 from itsdangerous import URLSafeTimedSerializer
 
-from hub.connect_sessions import SALT
-from hub.models import OAuthState, db
-from tests.oauth_fixtures import (  # noqa: F401  (fixtures)
-    FRONTEND_URL,
-    ApiKeyConnector,
-    build_oauth_app,
-    connect_token,
-    provider,
-    query_of,
-    start,
-)
+from hub.oauth.connect_sessions import SALT
+from hub.storage.models import OAuthState, db
+from tests.oauth_fixtures import FRONTEND_URL, ApiKeyConnector, connect_token, query_of, start
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ import schemathesis
 from hypothesis import HealthCheck, given, settings
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
-from hub.openapi import build_document
+from hub.api.openapi import build_document
 
 SKIPPED_RULES = {"static"}
 # Opaque inputs the generator cannot produce valid values for: a made-up page

@@ -12,7 +12,7 @@ import pytest
 import sqlalchemy as sa
 
 from hub import hookimpl
-from hub.models import Job, WebhookEvent, db, utcnow
+from hub.storage.models import Job, WebhookEvent, db, utcnow
 from hub.types import ConnectorInfo, HealthResult, OAuthConfig, SyncResult
 from tests.pipeline_fixtures import APP_SECRET
 
@@ -32,7 +32,7 @@ def jobs_of(pipeline, kind: str = "event") -> list[Job]:
 
 
 def run(pipeline, *queues: str) -> None:
-    from hub.queues import current_queues
+    from hub.queue.queues import current_queues
 
     with pipeline.app.app_context():
         current_queues().run_pending(list(queues))
@@ -76,7 +76,7 @@ def test_a_retrying_event_pauses_with_its_attempts_and_resumes(pipeline):
     integration = pipeline.create_integration()
     pipeline.deliver(integration["path"], event("evt_flaky", fail_times=1), secret=integration["signing_secret"])
     with pipeline.app.app_context():
-        from hub.runner import run_job
+        from hub.worker.runner import run_job
 
         [job] = jobs_of(pipeline)
         assert run_job(job.id, "webhooks") == "batch"  # the first attempt fails and is scheduled to retry
@@ -117,7 +117,7 @@ def test_a_parked_job_that_enabling_missed_is_healed_by_the_relay(pipeline):
     pipeline.deliver(integration["path"], event("evt_raced"), secret=integration["signing_secret"])
     pipeline.run_queues()
     with pipeline.app.app_context():  # enabled by a writer that found nothing parked yet
-        from hub.integrations import update_integration_status
+        from hub.tenancy.integrations import update_integration_status
 
         update_integration_status(pipeline.tenant.id, integration["id"], "active")
     assert jobs_of(pipeline)[0].status == "paused"
@@ -202,13 +202,13 @@ def recorder_app(make_app):
 
 
 def test_periodic_work_leaves_a_disabled_integration_alone(recorder_app, tenant):
-    from hub.health_checks import check_all_integrations
-    from hub.integrations import create_integration
-    from hub.pausing import switch_status
-    from hub.queues import current_queues
-    from hub.subscriptions import renew_all_subscriptions
-    from hub.periodic import schedule_syncs
-    from hub.tokens import refresh_expiring_tokens
+    from hub.provider.credentials import refresh_expiring_tokens
+    from hub.provider.health import check_all_integrations
+    from hub.provider.subscriptions import renew_all_subscriptions
+    from hub.queue.pausing import switch_status
+    from hub.queue.queues import current_queues
+    from hub.tenancy.integrations import create_integration
+    from hub.worker.periodic import schedule_syncs
 
     app, recorder = recorder_app
     soon = utcnow() + timedelta(minutes=10)  # due for the periodic refresh, not yet for callers

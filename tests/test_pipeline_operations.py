@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from hub.models import WebhookEvent
+from hub.cli import main
+from hub.storage.models import WebhookEvent
 
 
 def event(event_id: str, **data):
@@ -13,7 +14,7 @@ def event(event_id: str, **data):
 
 def test_webhook_rate_limit_is_per_integration_shared_by_processes_and_stores_nothing_past_it(redis_pipeline, make_app):
     pipeline = redis_pipeline
-    pipeline.app.extensions["hub.ratelimits"].webhook_limit = __import__("limits").parse("3/minute")
+    pipeline.app.extensions["hub"].rate_limits.webhook_limit = __import__("limits").parse("3/minute")
     second_process = make_app(**{key: pipeline.config[key] for key in (
         "HUB_PLUGINS", "SIGNED_APP_SECRET", "REDIS_URL", "HUB_REDIS_PREFIX")}, HUB_WEBHOOK_RATE_LIMIT="3/minute")
     busy = pipeline.create_integration()
@@ -73,26 +74,46 @@ def test_cli_lists_dead_events_and_replays_one(pipeline):
     pipeline.run_queues()
     [dead] = pipeline.events(status="dead")
     runner = pipeline.app.test_cli_runner()
-    listed = runner.invoke(args=["events", "list", "--status", "dead"])
+    listed = runner.invoke(main, args=["events", "list", "--status", "dead"])
     assert listed.exit_code == 0, listed.output
     assert dead["id"] in listed.output and "RuntimeError" in listed.output
-    replayed = runner.invoke(args=["events", "replay", dead["id"]])
+    replayed = runner.invoke(main, args=["events", "replay", dead["id"]])
     assert replayed.exit_code == 0, replayed.output
     assert "queued as job" in replayed.output
     assert pipeline.events()[0]["status"] == "pending"
-    assert runner.invoke(args=["events", "replay", "no-such-event"]).exit_code != 0
+    assert runner.invoke(main, args=["events", "replay", "no-such-event"]).exit_code != 0
 
 
 def test_worker_drain_runs_what_is_queued(pipeline):
     integration = pipeline.create_integration()
     pipeline.deliver(integration["path"], event("evt_drain"), secret=integration["signing_secret"])
-    result = pipeline.app.test_cli_runner().invoke(args=["worker", "--drain"])
+    result = pipeline.app.test_cli_runner().invoke(main, args=["worker", "--drain"])
     assert result.exit_code == 0, result.output
     assert pipeline.events()[0]["status"] == "processed"
 
 
 @pytest.mark.parametrize("queue", ["nope", "webhooks,nope", ","])
 def test_worker_refuses_unknown_queues(pipeline, queue):
-    result = pipeline.app.test_cli_runner().invoke(args=["worker", "--queue", queue])
+    result = pipeline.app.test_cli_runner().invoke(main, args=["worker", "--queue", queue])
     assert result.exit_code == 2
     assert "unknown queue" in result.output
+
+
+def test_the_cli_lists_every_tenants_events_with_the_statuses_the_api_knows(pipeline, other_tenant):
+    from hub.queue.outbox import EVENT_STATUSES
+
+    ours = pipeline.create_integration()
+    theirs = pipeline.create_integration(tenant=other_tenant)
+    pipeline.deliver(ours["path"], event("evt_ours"), secret=ours["signing_secret"])
+    pipeline.deliver(theirs["path"], event("evt_theirs"), secret=theirs["signing_secret"])
+    runner = pipeline.app.test_cli_runner()
+    listed = runner.invoke(main, args=["events", "list"])
+    assert listed.exit_code == 0, listed.output
+    assert len(listed.output.splitlines()) == 2, "across tenants"
+    [only_one] = runner.invoke(main, args=["events", "list", "--tenant", other_tenant.id]).output.splitlines()
+    assert " pending " in only_one and "thing.created" in only_one
+    unknown = runner.invoke(main, args=["events", "list", "--status", "nope"])
+    assert unknown.exit_code != 0
+    for status in EVENT_STATUSES:
+        assert status in unknown.output, "the CLI offers exactly the event statuses"
+    assert runner.invoke(main, args=["events", "list", "--limit", "1000"]).exit_code == 0, "the operator's page is larger than the API's"

@@ -7,7 +7,8 @@ import sys
 
 import pytest
 
-from hub.connectors import PluginHost
+from hub.cli import main
+from hub.plugins import PluginHost
 from hub.types import WebhookRequest
 from tests.plugin_fixtures import install_plugin
 
@@ -79,7 +80,7 @@ def test_calls_are_dispatched_to_the_addressed_connector_only(tmp_path, monkeypa
 def test_a_misspelled_hook_fails_loudly_and_the_others_still_load(tmp_path, monkeypatch, caplog):
     install_plugin(tmp_path / "t", monkeypatch, distribution="typo-connector", module="typo_connector",
                    source=MISSPELLED_HOOK, connectors={"typo": "typo_connector"})
-    with caplog.at_level(logging.ERROR, logger="hub.connectors"):
+    with caplog.at_level(logging.ERROR, logger="hub.plugins"):
         host = _host()
     assert "typo" not in host.connectors
     [broken] = [b for b in host.broken if b.name == "typo"]
@@ -155,7 +156,7 @@ def test_cli_lists_connectors_and_broken_plugins(make_app, tmp_path, monkeypatch
     install_plugin(tmp_path / "t", monkeypatch, distribution="typo-connector", module="typo_connector",
                    source=MISSPELLED_HOOK, connectors={"typo": "typo_connector"})
     app = make_app()
-    result = app.test_cli_runner().invoke(args=["connectors", "list"])
+    result = app.test_cli_runner().invoke(main, args=["connectors", "list"])
     assert result.exit_code == 0, result.output
     assert "stripe" in result.output and "Stripe" in result.output
     assert "BROKEN typo" in result.output

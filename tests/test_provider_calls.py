@@ -23,16 +23,16 @@ import pytest
 from flask import Flask, jsonify
 
 from hub import hookimpl
-from hub.disconnect import disconnect_integration
-from hub.health_checks import check_all_integrations
-from hub.integrations import create_integration, get_integration_by_id, webhook_url
-from hub.models import db, utcnow
-from hub.runner import run_sync_job
-from hub.subscriptions import renew_all_subscriptions
-from hub.syncing import request_sync
+from hub.provider.credentials import refresh_expiring_tokens
+from hub.provider.health import check_all_integrations
+from hub.provider.revoke import disconnect_integration
+from hub.provider.subscriptions import renew_all_subscriptions
+from hub.provider.sync import request_sync
+from hub.storage.models import db, utcnow
+from hub.tenancy.integrations import create_integration, get_integration_by_id, webhook_url
 from hub.testkit.http_server import serve_wsgi
-from hub.tokens import refresh_expiring_tokens
 from hub.types import ConnectorInfo, HealthResult, NormalizedEvent, OAuthConfig, SyncResult
+from hub.worker.runner import run_sync_job
 
 # Only keeps a broken run from hanging; nothing is timed. Longer than SQLite's busy
 # timeout (30 s), so a webhook held behind the lock fails instead of slipping through.

@@ -1,4 +1,4 @@
-"""Endpoints a process remembers (hub.endpoint_cache) never change an answer.
+"""Endpoints a process remembers (hub.webhooks.endpoint_cache) never change an answer.
 
 On PostgreSQL a delivery to an endpoint this process has seen skips the
 lookup; these tests change the integration through a second app (another
@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import pytest
 
-from hub.models import Job, WebhookEvent
+from hub.storage.models import Job, WebhookEvent
+from hub.webhooks.endpoint_cache import EndpointCache
 from tests.pipeline_fixtures import Pipeline
 
 PIPELINE_SETTINGS = ("HUB_PLUGINS", "SIGNED_APP_SECRET", "HUB_JOB_BACKOFF_SECONDS", "HUB_JOB_MAX_ATTEMPTS", "HUB_REDIS_PREFIX", "REDIS_URL")
@@ -24,7 +25,7 @@ def event(event_id: str, **data):
 
 
 def remembered(pipeline: Pipeline) -> int:
-    return len(pipeline.app.extensions["hub"].endpoints)
+    return len(pipeline.app.extensions["hub"].part(EndpointCache))
 
 
 def on_postgresql(pipeline: Pipeline) -> bool:
@@ -144,7 +145,7 @@ def test_a_delivery_answered_again_from_the_database_counts_once_against_the_rat
 def test_the_memory_is_bounded_in_size_and_age():
     import time
 
-    from hub.endpoint_cache import EndpointCache
+    from hub.webhooks.endpoint_cache import EndpointCache
 
     cache = EndpointCache(max_entries=2, max_age=0.2)
     for n in range(3):

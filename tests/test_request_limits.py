@@ -9,7 +9,7 @@ import json
 import pytest
 import sqlalchemy as sa
 
-from hub.models import Integration, db
+from hub.storage.models import Integration, db
 from tests.stripe_fixtures import accepting_any_stripe_key
 
 
@@ -77,9 +77,9 @@ def test_a_body_within_the_limit_is_read_with_or_without_content_length(app, cli
 def test_the_limit_is_a_setting(make_app, tenant):
     app = make_app(HUB_MAX_REQUEST_BYTES=1024)
     client = app.test_client()
-    from hub.testing import _make_tenant
+    from hub.testing import make_tenant
 
-    own = _make_tenant(app, "Limited")
+    own = make_tenant(app, "Limited")
     assert_problem(client.post("/api/integrations", data=padded(1100), content_type="application/json", headers=own.headers), 413)
     assert_problem(chunked(client, "POST", "/api/integrations", padded(1100), own.headers), 413)
     assert client.post("/api/integrations", json=integration_body(), headers=own.headers).status_code == 201
@@ -115,12 +115,12 @@ def test_webhook_bodies_keep_their_own_larger_limit(make_app, tenant):
     import hmac
     import time
 
-    from hub.models import WebhookEvent
-    from hub.testing import _make_tenant
+    from hub.storage.models import WebhookEvent
+    from hub.testing import make_tenant
 
     app = make_app(HUB_MAX_REQUEST_BYTES=1024)
     client = app.test_client()
-    own = _make_tenant(app, "Big events")
+    own = make_tenant(app, "Big events")
     secret = "whsec_big_events_0123456789"
     created = client.post("/api/integrations", json=integration_body(api_key="rk_test_1", webhook_secret=secret), headers=own.headers)
     assert created.status_code == 201, created.json

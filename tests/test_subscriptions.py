@@ -6,8 +6,8 @@ import pytest
 from flask import Flask, jsonify, request
 
 from hub import hookimpl
-from hub.integrations import create_integration, get_integration_with_credentials
-from hub.subscriptions import renew_all_subscriptions
+from hub.provider.subscriptions import renew_all_subscriptions
+from hub.tenancy.integrations import create_integration, get_integration_with_credentials
 from hub.testkit.http_server import serve_wsgi
 from hub.types import ConnectorInfo
 

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
 from flask import Flask, jsonify, request
 
 from hub import hookimpl
-from hub.models import Integration, Job, db
+from hub.storage.models import Integration, Job, db, utcnow
 from hub.testkit.http_server import serve_wsgi
 from hub.types import ConnectorInfo
 
@@ -20,6 +21,7 @@ class FakeProvider:
 
     total: int = 5
     throttle_once: bool = False
+    retry_after: str = "0"
     calls: list[str] = field(default_factory=list)
 
     def app(self) -> Flask:
@@ -33,7 +35,7 @@ class FakeProvider:
             self.calls.append(after)
             if self.throttle_once:
                 self.throttle_once = False
-                return jsonify({"error": "slow down"}), 429, {"Retry-After": "0"}
+                return jsonify({"error": "slow down"}), 429, {"Retry-After": self.retry_after}
             start = int(after[1:]) if after else 0
             numbers = range(start + 1, min(start + 2, self.total) + 1)
             page = [{"id": f"e{n}", "type": "thing.synced", "data": {"n": n}} for n in numbers]
@@ -140,8 +142,8 @@ def test_sync_of_a_connector_without_sync_is_400(pipeline):
 
 
 def test_periodic_sync_schedules_each_due_integration_once(pipeline, provider):
-    from hub.queues import enqueue
-    from hub.syncing import schedule_due_syncs
+    from hub.provider.sync import schedule_due_syncs
+    from hub.queue.queues import enqueue
 
     integration = pipeline.create_integration()
     with pipeline.app.app_context():
@@ -159,7 +161,7 @@ def test_periodic_sync_schedules_each_due_integration_once(pipeline, provider):
 
 
 def test_periodic_work_runs_once_per_period_across_consumers(pipeline, provider):
-    from hub.periodic import run_periodic_work
+    from hub.worker.periodic import run_periodic_work
 
     pipeline.create_integration()
     with pipeline.app.app_context():
@@ -168,3 +170,46 @@ def test_periodic_work_runs_once_per_period_across_consumers(pipeline, provider)
     assert first["schedule-syncs"] == 1
     assert "relay" in first
     assert second == {}
+
+
+@pytest.mark.parametrize("retry_after", ["1e12", "inf", "nan"], ids=["years", "infinite", "not a number"])
+def test_a_retry_after_of_years_puts_the_next_page_off_by_a_day_at_most(pipeline, provider, retry_after):
+    provider.throttle_once, provider.retry_after = True, retry_after
+    integration = pipeline.create_integration()
+    request_sync(pipeline, integration["id"])
+    before = utcnow()
+    pipeline.run_queues()
+    assert provider.calls == [""], "the next page waits"
+    jobs = sorted(pipeline.rows(Job), key=lambda job: job.created_at)
+    assert [(job.kind, job.status) for job in jobs] == [("sync", "done"), ("sync", "pending")]
+    wait = jobs[1].run_at - before
+    assert timedelta(hours=23, minutes=59) <= wait <= timedelta(days=1, minutes=1)
+
+
+def test_a_sync_job_that_names_no_integration_is_dead_without_calling_a_provider(pipeline, provider):
+    from hub.queue import outbox
+    from hub.queue.queues import enqueue
+
+    with pipeline.app.app_context():
+        enqueue(outbox.add_jobs([outbox.job_values(queue="sync", kind="sync", tenant_id=pipeline.tenant.id)]))
+        db.session.commit()
+    pipeline.run_queues()
+    [job] = pipeline.rows(Job)
+    assert (job.status, job.attempts) == ("dead", 1)
+    assert job.last_error == f"LookupError: sync job {job.id} names no integration"
+    assert provider.calls == []
+
+
+def test_a_sync_job_waits_paused_while_its_integration_is_disabled_and_runs_once_enabled(pipeline, provider):
+    integration = pipeline.create_integration()
+    request_sync(pipeline, integration["id"])
+    path = f"/api/integrations/{integration['id']}"
+    assert pipeline.client.patch(path, json={"status": "disabled"}, headers=pipeline.tenant.headers).status_code == 200
+    pipeline.run_queues()
+    assert provider.calls == []
+    [job] = pipeline.rows(Job)
+    assert (job.status, job.attempts) == ("paused", 0), "parked, no attempt spent"
+    assert pipeline.client.patch(path, json={"status": "active"}, headers=pipeline.tenant.headers).status_code == 200
+    pipeline.run_queues()
+    assert provider.calls == ["", "e2", "e4"]
+    assert len(pipeline.events()) == 5

@@ -17,8 +17,8 @@ import time
 import pytest
 import sqlalchemy as sa
 
-from hub.models import Job, WebhookEvent
-from hub.testing import _make_tenant
+from hub.storage.models import Job, WebhookEvent
+from hub.testing import make_tenant
 from tests.pipeline_fixtures import APP_SECRET
 from tests.stripe_fixtures import accepting_any_stripe_key
 
@@ -58,7 +58,7 @@ UNSTORABLE = {
 
 def connected_account(pipeline, account: str) -> str:
     """An integration of the `signed` connector whose provider account is `account` (learned from the provider, as OAuth would)."""
-    from hub.integrations import create_integration
+    from hub.tenancy.integrations import create_integration
 
     with pipeline.app.app_context():
         return create_integration(
@@ -164,7 +164,7 @@ def stripe_post(client, path: str, body: bytes, secret: str):
 @pytest.fixture
 def stripe(make_app):
     app = make_app(STRIPE_WEBHOOK_SECRET=PLATFORM_SECRET)
-    tenant = _make_tenant(app, "Acme")
+    tenant = make_tenant(app, "Acme")
     client = app.test_client()
     created = client.post(
         "/api/integrations", headers=tenant.headers,
@@ -175,7 +175,7 @@ def stripe(make_app):
 
 
 def stored_count(app) -> int:
-    from hub.models import db
+    from hub.storage.models import db
 
     with app.app_context():
         return db.session.execute(sa.select(sa.func.count()).select_from(WebhookEvent)).scalar_one()
@@ -205,7 +205,7 @@ def test_a_well_formed_stripe_event_is_still_stored(stripe):
 @pytest.mark.postgres_only
 def test_a_value_postgresql_refuses_on_the_hot_path_is_bad_data_not_an_outage(app):
     from hub.errors import BadRequest
-    from hub.hotpath import driver_connection
+    from hub.storage.driver import driver_connection
 
     statement = sa.select(sa.cast(sa.bindparam("value", type_=sa.String), sa.Integer))
     with app.app_context(), driver_connection() as driver:
@@ -218,7 +218,7 @@ def test_a_value_postgresql_refuses_on_the_hot_path_is_bad_data_not_an_outage(ap
 
 def test_a_value_the_database_refuses_in_a_management_call_is_400_not_500(app, client):
     """A route whose query the database refuses (PostgreSQL: text that is not a number) answers 400, not an outage or a 500."""
-    from hub.models import db
+    from hub.storage.models import db
 
     def refuse():
         value = db.session.execute(sa.select(sa.cast(sa.literal("not a number"), sa.Integer))).scalar()

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from hub.models import Job, WebhookEvent
+from hub.storage.models import Job, WebhookEvent
 from tests.pipeline_fixtures import APP_SECRET
 from tests.support.signed_connector import sign
 

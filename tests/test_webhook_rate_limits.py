@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import pytest
 
-from hub.models import WebhookEvent
+from hub.storage.models import WebhookEvent
 from tests.pipeline_fixtures import APP_SECRET, Pipeline
 
 PIPELINE_SETTINGS = ("HUB_PLUGINS", "SIGNED_APP_SECRET", "HUB_JOB_BACKOFF_SECONDS", "HUB_JOB_MAX_ATTEMPTS", "HUB_REDIS_PREFIX", "REDIS_URL")
@@ -35,7 +35,7 @@ def limited(pipeline, make_app):
 
 def connected_account(pipeline: Pipeline, account: str, signing_secret: str = "whsig_account") -> str:
     """An integration whose provider account is `account` (learned from the provider, as OAuth would)."""
-    from hub.integrations import create_integration
+    from hub.tenancy.integrations import create_integration
 
     with pipeline.app.app_context():
         return create_integration(

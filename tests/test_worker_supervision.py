@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from hub.testing import clean_environ
-from hub.worker import PARENT_PID_ENV
+from hub.worker.supervisor import PARENT_PID_ENV
 
 GUARD_SECONDS = 60  # only keeps a broken run from hanging; nothing is timed
 

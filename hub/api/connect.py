@@ -7,11 +7,11 @@ from typing import Annotated
 from flask import Blueprint, g, jsonify, request
 from pydantic import Field
 
-from hub.auth import require_tenant
-from hub.connect_sessions import create_connect_session
+from hub.api.auth import require_tenant
+from hub.api.validation import NO_NUL_PATTERN, StrictBody, parse_json_body
 from hub.errors import NotFound
-from hub.state import current_hub
-from hub.validation import NO_NUL_PATTERN, StrictBody, parse_json_body
+from hub.oauth.connect_sessions import create_connect_session
+from hub.runtime import current_hub
 
 blueprint = Blueprint("connect", __name__)
 

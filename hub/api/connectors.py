@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, jsonify
 
-from hub.state import current_hub
+from hub.runtime import current_hub
 
 blueprint = Blueprint("connectors", __name__)
 

@@ -4,20 +4,13 @@ from __future__ import annotations
 
 from flask import Blueprint, g, jsonify, request
 
-from hub import events as service
-from hub.auth import require_tenant
-from hub.errors import BadRequest
-from hub.queues import enqueue
+from hub.api.auth import require_tenant
+from hub.api.validation import parse_limit
+from hub.events import queries as service
+from hub.queue.outbox import PENDING
+from hub.queue.queues import enqueue
 
 blueprint = Blueprint("events", __name__)
-
-
-def _limit() -> int:
-    raw = request.args.get("limit", "50")
-    # ASCII digits only: str.isdigit also accepts "²" (which int() refuses) and "١" (which it reads as 1).
-    if not (raw.isascii() and raw.isdigit()) or len(raw) > 6:
-        raise BadRequest("limit must be a whole number.")
-    return int(raw)
 
 
 @blueprint.get("/api/events")
@@ -28,7 +21,7 @@ def list_events():  # type: ignore[no-untyped-def]
         status=request.args.get("status") or None,
         integration_id=request.args.get("integration_id") or None,
         connector=request.args.get("connector") or None,
-        limit=_limit(),
+        limit=parse_limit(request.args.get("limit")),
         cursor=request.args.get("cursor") or None,
     )
     return jsonify({"events": [service.serialize_event(row) for row in rows], "next_cursor": next_cursor})
@@ -45,4 +38,4 @@ def get_event(event_id: str):  # type: ignore[no-untyped-def]
 def replay_event(event_id: str):  # type: ignore[no-untyped-def]
     job_id, dispatches = service.replay_event(g.tenant_id, event_id)
     enqueue(dispatches)
-    return jsonify({"job_id": job_id, "status": "pending"}), 202
+    return jsonify({"job_id": job_id, "status": PENDING}), 202

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, jsonify
 
-from hub.readiness import is_ready, readiness_checks
+from hub.monitoring.readiness import is_ready, readiness_checks
 
 blueprint = Blueprint("health", __name__)
 

@@ -7,18 +7,17 @@ from typing import Annotated, Any, Literal
 from flask import Blueprint, g, jsonify, request
 from pydantic import Field
 
-from hub import integrations as service
-from hub.accounts import learn_api_key_account
-from hub.auth import require_tenant
-from hub.disconnect import disconnect_integration
+from hub.api.auth import require_tenant
+from hub.api.validation import NO_NUL_PATTERN, StrictBody, parse_json_body, parse_limit
 from hub.errors import BadRequest, Conflict, NotFound
-from hub.pagination import parse_limit
-from hub.pausing import TENANT_SWITCHABLE_STATUSES, switch_status
-from hub.queues import enqueue
-from hub.quotas import check_integration_quota
-from hub.state import current_hub
-from hub.syncing import request_sync
-from hub.validation import NO_NUL_PATTERN, StrictBody, parse_json_body
+from hub.provider.accounts import learn_api_key_account
+from hub.provider.revoke import disconnect_integration
+from hub.provider.sync import request_sync
+from hub.queue.pausing import TENANT_SWITCHABLE_STATUSES, switch_status
+from hub.queue.queues import enqueue
+from hub.runtime import current_hub
+from hub.tenancy import integrations as service
+from hub.tenancy.quotas import check_integration_quota
 
 blueprint = Blueprint("integrations", __name__)
 
@@ -31,7 +30,7 @@ CredentialValue = Annotated[str, Field(max_length=MAX_CREDENTIAL_CHARS)]
 
 
 class CreateIntegration(StrictBody):
-    """No `external_account_id`: the account is learned from the provider (hub.accounts), never claimed."""
+    """No `external_account_id`: the account is learned from the provider (hub.provider.accounts), never claimed."""
 
     connector: str = Field(min_length=1, max_length=64)
     name: str = Name

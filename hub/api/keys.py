@@ -5,9 +5,9 @@ from __future__ import annotations
 from flask import Blueprint, g, jsonify, request
 from pydantic import Field
 
-from hub import api_keys as service
-from hub.auth import require_tenant
-from hub.validation import NO_NUL_PATTERN, StrictBody, parse_json_body
+from hub.api.auth import require_tenant
+from hub.api.validation import NO_NUL_PATTERN, StrictBody, parse_json_body
+from hub.tenancy import api_keys as service
 
 blueprint = Blueprint("keys", __name__)
 

@@ -15,15 +15,13 @@ import hmac
 from flask import Blueprint, Response, request
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from hub.auth import bearer_token
+from hub.api.auth import bearer_token
 from hub.errors import NotFound, Unauthorized
-from hub.metrics import render_metrics
-from hub.state import current_hub
+from hub.monitoring.listener import LISTENER_ENVIRON_KEY
+from hub.monitoring.scrape import render_metrics
+from hub.runtime import current_hub
 
 blueprint = Blueprint("metrics", __name__)
-
-# Set in the WSGI environ by the separate listener only (a client cannot send it: headers arrive as HTTP_*).
-LISTENER_ENVIRON_KEY = "hub.metrics_listener"
 
 
 def _digest(value: str) -> bytes:

@@ -1,7 +1,7 @@
 """The browser-facing OAuth endpoints: start (to the provider) and callback (back from it).
 
 The browser that calls start receives the flow's nonce cookie and must be the
-one that comes back to the callback (hub.oauth_browser). That holds for a
+one that comes back to the callback (hub.oauth.browser). That holds for a
 start made with a tenant API key too: the cookie goes to whoever made that
 request, so a backend cannot start a flow and hand its provider URL to a
 browser; it mints a connect token and sends the browser to start instead.
@@ -11,12 +11,11 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, after_this_request, g, redirect, request
 
-from hub import oauth, oauth_browser
-from hub.auth import UNAUTHORIZED_HEADERS, authenticate_api_key, bearer_token, refuse_tenant_override
-from hub.connect_sessions import read_connect_token
+from hub.api.auth import UNAUTHORIZED_HEADERS, authenticate_api_key, bearer_token, refuse_tenant_override
 from hub.errors import BadRequest, Forbidden, Unauthorized
-from hub.ratelimit import limit_tenant
-from hub.state import current_hub
+from hub.oauth import browser, flow
+from hub.oauth.connect_sessions import read_connect_token
+from hub.runtime import current_hub
 
 blueprint = Blueprint("oauth", __name__)
 KEEPS_THE_FLOW = frozenset({404, 503})
@@ -42,18 +41,18 @@ def start(connector: str) -> Response:
     else:
         raise Unauthorized("A connect_token (or a tenant API key) is required.", headers=UNAUTHORIZED_HEADERS)
     g.tenant_id = tenant_id
-    limit_tenant(tenant_id)
+    current_hub().rate_limits.limit_tenant(tenant_id)
     refuse_tenant_override()
     current_hub().plugins.connector(connector)
     if session is not None and not session.allows(connector):
         raise Forbidden(f"This connect token does not allow connecting {connector}.")
-    nonce = oauth_browser.new_nonce()
-    url, state = oauth.authorization_url(
+    nonce = browser.new_nonce()
+    url, state = flow.authorization_url(
         connector, tenant_id=tenant_id, end_user_id=end_user_id, return_to=request.args.get("return_to"),
-        browser_nonce_hash=oauth_browser.hash_nonce(nonce),
+        browser_nonce_hash=browser.hash_nonce(nonce),
     )
     response = _no_store(redirect(url, 302))
-    oauth_browser.remember(request, response, state, nonce)
+    browser.remember(request, response, state, nonce)
     return response
 
 
@@ -67,8 +66,8 @@ def callback(connector: str) -> Response:
             # The state is spent by this callback, whatever the outcome; only an answer that
             # consumed nothing (unknown connector, state store unavailable) keeps the cookie for a retry.
             if response.status_code not in KEEPS_THE_FLOW:
-                oauth_browser.forget(response, state)
+                browser.forget(response, state)
             return response
 
-    target = oauth.complete_authorization(connector, request.args, browser_nonce=oauth_browser.nonce_of(request, state))
+    target = flow.complete_authorization(connector, request.args, browser_nonce=browser.nonce_of(request, state))
     return _no_store(redirect(target, 302))

@@ -1,12 +1,446 @@
-"""`GET /api/openapi.json`: the OpenAPI 3.1 document of this API."""
+"""The OpenAPI 3.1 document of the whole HTTP API, and `GET /api/openapi.json` that serves it.
+
+Kept next to the code and checked by tests: every Flask route must be
+described here, and a schemathesis run against this document must find no
+5xx and no response that breaks it.
+"""
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import Blueprint, jsonify
 
-from hub.openapi import build_document
+from hub.queue.outbox import EVENT_STATUSES
 
 blueprint = Blueprint("openapi", __name__)
+
+PROBLEM = {"$ref": "#/components/schemas/Problem"}
+ID = {"type": "string", "minLength": 1, "maxLength": 64}
+TIMESTAMP = {"type": ["string", "null"], "format": "date-time"}
+BEARER = [{"apiKey": []}]
+NO_NUL = "^[^\\u0000]*$"  # text stored as a column (hub.api.validation.NO_NUL_PATTERN)
+CREDENTIALS = {"type": "object", "propertyNames": {"minLength": 1, "maxLength": 64}, "additionalProperties": {"type": "string", "maxLength": 8192}}
+
+
+def _problem(description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/problem+json": {"schema": PROBLEM}}}
+
+
+def _json(description: str, schema: dict[str, Any]) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def _json_body(schema: dict[str, Any]) -> dict[str, Any]:
+    return {"required": True, "content": {"application/json": {"schema": schema}}}
+
+
+def _redirect(description: str) -> dict[str, Any]:
+    return {"description": description, "headers": {"Location": {"schema": {"type": "string"}}}}
+
+
+COMMON_ERRORS = {"429": _problem("Rate limit exceeded (Retry-After says when to retry)"), "503": _problem("A dependency is unavailable")}
+TOO_LARGE = {"413": _problem("Body over HUB_MAX_REQUEST_BYTES")}
+AUTH_ERRORS = {"401": _problem("Missing or invalid API key"), **COMMON_ERRORS}
+
+
+def _path_id(name: str) -> dict[str, Any]:
+    return {"name": name, "in": "path", "required": True, "schema": ID}
+
+
+SCHEMAS: dict[str, Any] = {
+    "Problem": {
+        "type": "object",
+        "required": ["type", "title", "status", "detail"],
+        "properties": {
+            "type": {"type": "string"},
+            "title": {"type": "string"},
+            "status": {"type": "integer"},
+            "detail": {"type": "string"},
+            "errors": {"type": "array", "items": {"type": "object"}},
+        },
+    },
+    "Connector": {
+        "type": "object",
+        "required": ["id", "display_name", "auth_kind", "supports", "configured"],
+        "properties": {
+            "id": {"type": "string"},
+            "display_name": {"type": "string"},
+            "description": {"type": "string"},
+            "auth_kind": {"enum": ["oauth2", "api_key", "none"]},
+            "configured": {"type": "boolean"},
+            "credential_fields": {"type": "object", "additionalProperties": {"type": "string"}},
+            "required_credentials": {"type": "array", "items": {"type": "string"}},
+            "webhook_routing": {"enum": ["integration", "app", "both", "none"]},
+            "supports": {"type": "object", "additionalProperties": {"type": "boolean"}},
+            "distribution": {"type": ["string", "null"]},
+        },
+    },
+    "Integration": {
+        "type": "object",
+        "description": "`webhook_url` is in single-integration answers only: listing decrypts nothing.",
+        "required": ["id", "connector", "name", "status", "created_at"],
+        "properties": {
+            "id": {"type": "string"},
+            "connector": {"type": "string"},
+            "name": {"type": "string"},
+            "status": {"enum": ["active", "disabled", "needs_reauth", "revoked", "error"]},
+            "external_account_id": {"type": ["string", "null"], "description": "The provider account, as the provider named it."},
+            "end_user_id": {"type": ["string", "null"]},
+            "webhook_url": {"type": "string"},
+            "token_expires_at": TIMESTAMP,
+            "last_synced_at": TIMESTAMP,
+            "health_status": {"type": ["string", "null"]},
+            "last_health_check_at": TIMESTAMP,
+            "created_at": TIMESTAMP,
+            "updated_at": TIMESTAMP,
+        },
+        "additionalProperties": False,
+    },
+    "CreateIntegration": {
+        "type": "object",
+        "required": ["connector", "name", "credentials"],
+        "properties": {
+            "connector": {"type": "string", "minLength": 1, "maxLength": 64},
+            "name": {"type": "string", "minLength": 1, "maxLength": 200, "pattern": NO_NUL},
+            "credentials": CREDENTIALS,
+        },
+        "additionalProperties": False,
+    },
+    "UpdateIntegration": {
+        "type": "object",
+        "properties": {
+            "name": {"type": ["string", "null"], "minLength": 1, "maxLength": 200, "pattern": NO_NUL},
+            "status": {"enum": ["active", "disabled", None]},
+            "credentials": {**CREDENTIALS, "type": ["object", "null"], "additionalProperties": {"type": ["string", "null"], "maxLength": 8192}},
+        },
+        "additionalProperties": False,
+    },
+    "CreateApiKey": {
+        "type": "object",
+        "properties": {"name": {"type": ["string", "null"], "minLength": 1, "maxLength": 200, "pattern": NO_NUL}},
+        "additionalProperties": False,
+    },
+    "ApiKey": {
+        "type": "object",
+        "required": ["id", "name", "prefix", "created_at", "last_used_at"],
+        "properties": {
+            "id": {"type": "string"},
+            "name": {"type": ["string", "null"]},
+            "prefix": {"type": "string"},
+            "created_at": TIMESTAMP,
+            "last_used_at": TIMESTAMP,
+        },
+        "additionalProperties": False,
+    },
+    "NewApiKey": {
+        "type": "object",
+        "description": "The only answer that carries the key itself.",
+        "required": ["id", "name", "key", "prefix", "created_at"],
+        "properties": {
+            "id": {"type": "string"},
+            "name": {"type": ["string", "null"]},
+            "key": {"type": "string"},
+            "prefix": {"type": "string"},
+            "created_at": TIMESTAMP,
+            "last_used_at": TIMESTAMP,
+        },
+        "additionalProperties": False,
+    },
+    "ConnectSessionRequest": {
+        "type": "object",
+        "required": ["end_user_id"],
+        "properties": {
+            "end_user_id": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": NO_NUL},
+            "allowed_connectors": {"type": ["array", "null"], "items": {"type": "string", "minLength": 1, "maxLength": 64}, "minItems": 1, "maxItems": 64},
+        },
+        "additionalProperties": False,
+    },
+    "ConnectSession": {
+        "type": "object",
+        "required": ["token", "expires_at"],
+        "properties": {"token": {"type": "string"}, "expires_at": {"type": "string", "format": "date-time"}},
+    },
+    "Event": {
+        "type": "object",
+        "required": ["id", "status", "type", "integration_id", "connector", "event"],
+        "properties": {
+            "id": {"type": "string"},
+            "integration_id": {"type": "string"},
+            "connector": {"type": "string"},
+            "provider_event_id": {"type": "string"},
+            "type": {"type": "string"},
+            "subject": {"type": ["string", "null"]},
+            "status": {"enum": list(EVENT_STATUSES)},
+            "attempts": {"type": "integer"},
+            "last_error": {"type": ["string", "null"]},
+            "occurred_at": TIMESTAMP,
+            "received_at": TIMESTAMP,
+            "processed_at": TIMESTAMP,
+            "event": {"$ref": "#/components/schemas/CloudEvent"},
+        },
+        "additionalProperties": False,
+    },
+    "CloudEvent": {
+        "type": "object",
+        "description": "CloudEvents 1.0 (JSON format) with the hub's ids as extension attributes.",
+        "required": ["specversion", "id", "source", "type", "tenantid", "integrationid"],
+        "properties": {
+            "specversion": {"const": "1.0"},
+            "id": {"type": "string"},
+            "source": {"type": "string"},
+            "type": {"type": "string"},
+            "subject": {"type": ["string", "null"]},
+            "time": TIMESTAMP,
+            "datacontenttype": {"type": "string"},
+            "data": {},
+            "tenantid": {"type": "string"},
+            "integrationid": {"type": "string"},
+            "connector": {"type": "string"},
+            "providereventid": {"type": "string"},
+        },
+    },
+    "WebhookAck": {"type": "object", "required": ["status"], "properties": {"status": {"enum": ["accepted", "duplicate"]}}},
+    "JobAccepted": {"type": "object", "required": ["job_id"], "properties": {"job_id": {"type": "string"}, "status": {"type": "string"}}},
+    "Health": {"type": "object", "required": ["status"], "properties": {"status": {"type": "string"}, "checks": {"type": "object"}}},
+}
+
+
+def build_document() -> dict[str, Any]:
+    integration_id = [_path_id("integration_id")]
+    connector = [{"name": "connector", "in": "path", "required": True, "schema": {"type": "string"}}]
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "hub", "version": "0.1.0", "description": "A plugin-based integration hub."},
+        "components": {
+            "schemas": SCHEMAS,
+            "securitySchemes": {
+                "apiKey": {"type": "http", "scheme": "bearer", "description": "A tenant API key"},
+                "metricsToken": {"type": "http", "scheme": "bearer", "description": "HUB_METRICS_TOKEN"},
+            },
+        },
+        "paths": {
+            "/healthz": {"get": {"operationId": "healthz", "responses": {"200": _json("Process is up", SCHEMAS["Health"])}}},
+            "/readyz": {
+                "get": {
+                    "operationId": "readyz",
+                    "description": "checks: database (reachable), keys (ENCRYPTION_KEY opens the stored data), queue (reachable).",
+                    "responses": {"200": _json("Ready", SCHEMAS["Health"]), "503": _json("A dependency is down", SCHEMAS["Health"])},
+                }
+            },
+            "/metrics": {
+                "get": {
+                    "operationId": "metrics",
+                    "description": "With HUB_METRICS_TOKEN set, needs `Authorization: Bearer <token>`; with HUB_METRICS_LISTEN set, served only on that listener.",
+                    "security": [{}, {"metricsToken": []}],
+                    "responses": {
+                        "200": {"description": "Prometheus text", "content": {"text/plain": {"schema": {"type": "string"}}}},
+                        "401": _problem("Missing or wrong metrics token"),
+                        "404": _problem("Metrics are served on their own listener"),
+                    },
+                }
+            },
+            "/api/openapi.json": {"get": {"operationId": "openapi", "responses": {"200": _json("This document", {"type": "object"})}}},
+            "/api/connectors": {
+                "get": {
+                    "operationId": "listConnectors",
+                    "responses": {
+                        "200": _json("Installed connectors", {"type": "object", "required": ["connectors"], "properties": {"connectors": {"type": "array", "items": {"$ref": "#/components/schemas/Connector"}}}}),
+                    },
+                }
+            },
+            "/api/integrations": {
+                "get": {
+                    "operationId": "listIntegrations",
+                    "security": BEARER,
+                    "parameters": [
+                        {"name": "connector", "in": "query", "schema": {"type": "string"}},
+                        {"name": "status", "in": "query", "schema": {"enum": ["active", "disabled", "needs_reauth", "revoked", "error"]}},
+                        {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 200}},
+                        {"name": "cursor", "in": "query", "schema": {"type": "string"}},
+                    ],
+                    "responses": {
+                        "200": _json("The caller's integrations, oldest first, a page at a time", {"type": "object", "required": ["integrations", "next_cursor"], "properties": {"integrations": {"type": "array", "items": {"$ref": "#/components/schemas/Integration"}}, "next_cursor": {"type": ["string", "null"]}}}),
+                        "400": _problem("Bad query"),
+                        **AUTH_ERRORS,
+                    },
+                },
+                "post": {
+                    "operationId": "createIntegration",
+                    "security": BEARER,
+                    "requestBody": _json_body({"$ref": "#/components/schemas/CreateIntegration"}),
+                    "responses": {
+                        "201": _json("Created; the account is the one the provider names for these credentials", {"$ref": "#/components/schemas/Integration"}),
+                        "400": _problem("Invalid body, or the provider refused the credentials"),
+                        "404": _problem("Unknown connector"),
+                        "409": _problem("The tenant is at its integration quota"),
+                        **TOO_LARGE,
+                        **AUTH_ERRORS,
+                    },
+                },
+            },
+            "/api/integrations/{integration_id}": {
+                "parameters": integration_id,
+                "get": {
+                    "operationId": "getIntegration",
+                    "security": BEARER,
+                    "responses": {"200": _json("The integration", {"$ref": "#/components/schemas/Integration"}), "400": _problem("Bad query"), "404": _problem("Not found"), **AUTH_ERRORS},
+                },
+                "patch": {
+                    "operationId": "updateIntegration",
+                    "security": BEARER,
+                    "requestBody": _json_body({"$ref": "#/components/schemas/UpdateIntegration"}),
+                    "responses": {"200": _json("Updated", {"$ref": "#/components/schemas/Integration"}), "400": _problem("Invalid body, or the provider refused the credentials"), "404": _problem("Not found"), "409": _problem("Concurrent change, or a status only a reconnect changes"), **TOO_LARGE, **AUTH_ERRORS},
+                },
+                "delete": {
+                    "operationId": "deleteIntegration",
+                    "security": BEARER,
+                    "responses": {"204": {"description": "Deleted (soft)"}, "400": _problem("Bad query"), "404": _problem("Not found"), **AUTH_ERRORS},
+                },
+            },
+            "/api/integrations/{integration_id}/sync": {
+                "parameters": integration_id,
+                "post": {
+                    "operationId": "syncIntegration",
+                    "security": BEARER,
+                    "responses": {"202": _json("Sync queued", {"$ref": "#/components/schemas/JobAccepted"}), "400": _problem("Bad query"), "404": _problem("Not found"), "409": _problem("Integration not active"), **AUTH_ERRORS},
+                },
+            },
+            "/api/keys": {
+                "get": {
+                    "operationId": "listApiKeys",
+                    "security": BEARER,
+                    "responses": {
+                        "200": _json("The tenant's live API keys (never a key)", {"type": "object", "required": ["keys"], "properties": {"keys": {"type": "array", "items": {"$ref": "#/components/schemas/ApiKey"}}}}),
+                        "400": _problem("Bad query"),
+                        **AUTH_ERRORS,
+                    },
+                },
+                "post": {
+                    "operationId": "createApiKey",
+                    "security": BEARER,
+                    "requestBody": {"required": False, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/CreateApiKey"}}}},
+                    "responses": {
+                        "201": _json("The new key, shown only here", {"$ref": "#/components/schemas/NewApiKey"}),
+                        "400": _problem("Invalid body"),
+                        "409": _problem("The tenant holds the most live keys it may"),
+                        **AUTH_ERRORS,
+                    },
+                },
+            },
+            "/api/keys/{key_id}": {
+                "parameters": [_path_id("key_id")],
+                "delete": {
+                    "operationId": "revokeApiKey",
+                    "security": BEARER,
+                    "responses": {"204": {"description": "Revoked: every process refuses it from now on"}, "400": _problem("Bad query"), "404": _problem("Not found"), **AUTH_ERRORS},
+                },
+            },
+            "/api/connect/sessions": {
+                "post": {
+                    "operationId": "createConnectSession",
+                    "security": BEARER,
+                    "requestBody": _json_body({"$ref": "#/components/schemas/ConnectSessionRequest"}),
+                    "responses": {"201": _json("A connect token", {"$ref": "#/components/schemas/ConnectSession"}), "400": _problem("Invalid body"), "404": _problem("Unknown connector"), **TOO_LARGE, **AUTH_ERRORS},
+                }
+            },
+            "/api/oauth/start/{connector}": {
+                "parameters": connector,
+                "get": {
+                    "operationId": "oauthStart",
+                    "description": (
+                        "Send the end user's browser here. The redirect sets an HttpOnly, SameSite=Lax cookie that binds the "
+                        "flow to this browser: only the browser that called start can finish the flow at the callback. A "
+                        "start made with a tenant API key is bound to the client that made it, so a backend mints a connect "
+                        "token and sends the browser here instead of handing the provider URL on."
+                    ),
+                    "parameters": [
+                        {"name": "connect_token", "in": "query", "schema": {"type": "string"}},
+                        {"name": "return_to", "in": "query", "schema": {"type": "string"}},
+                    ],
+                    "responses": {
+                        "302": {
+                            "description": "To the provider's authorization page, with the flow's cookie",
+                            "headers": {"Location": {"schema": {"type": "string"}}, "Set-Cookie": {"schema": {"type": "string"}}},
+                        },
+                        "400": _problem("Not an OAuth connector, or return_to outside FRONTEND_URL"),
+                        "401": _problem("Missing or invalid connect token"),
+                        "403": _problem("Connector not allowed by the connect token"),
+                        "404": _problem("Unknown connector"),
+                        **COMMON_ERRORS,
+                    },
+                },
+            },
+            "/api/oauth/callback/{connector}": {
+                "parameters": connector,
+                "get": {
+                    "operationId": "oauthCallback",
+                    "description": "The provider's redirect back. The state is accepted only with the cookie that start set in the same browser; the cookie is cleared.",
+                    "parameters": [
+                        {"name": "state", "in": "query", "schema": {"type": "string"}},
+                        {"name": "code", "in": "query", "schema": {"type": "string"}},
+                        {"name": "error", "in": "query", "schema": {"type": "string"}},
+                    ],
+                    "responses": {
+                        "302": _redirect("To the frontend with status=success or status=error"),
+                        "400": _problem("Missing, unknown, expired, reused or other-connector state, or a browser that did not start the flow"),
+                        "404": _problem("Unknown connector"),
+                        **COMMON_ERRORS,
+                    },
+                },
+            },
+            "/api/webhooks/{connector}/{webhook_secret}": {
+                "parameters": connector + [{"name": "webhook_secret", "in": "path", "required": True, "schema": {"type": "string"}}],
+                "post": {
+                    "operationId": "receiveWebhook",
+                    "requestBody": {"required": False, "content": {"*/*": {"schema": {}}}},
+                    "responses": {
+                        "200": {"description": "Accepted, duplicate, or the provider's handshake answered", "content": {"application/json": {"schema": {"type": "object"}}, "text/plain": {"schema": {"type": "string"}}}},
+                        "400": _problem("Malformed body under a valid signature"),
+                        "401": _problem("Bad or stale signature"),
+                        "404": _problem("Unknown connector or secret"),
+                        "410": _problem("Deleted or revoked integration"),
+                        "413": _problem("Body over the limit"),
+                        **COMMON_ERRORS,
+                    },
+                },
+            },
+            "/api/events": {
+                "get": {
+                    "operationId": "listEvents",
+                    "security": BEARER,
+                    "parameters": [
+                        {"name": "status", "in": "query", "schema": {"enum": list(EVENT_STATUSES)}},
+                        {"name": "integration_id", "in": "query", "schema": {"type": "string"}},
+                        {"name": "connector", "in": "query", "schema": {"type": "string"}},
+                        {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 200}},
+                        {"name": "cursor", "in": "query", "schema": {"type": "string"}},
+                    ],
+                    "responses": {
+                        "200": _json("The tenant's events", {"type": "object", "required": ["events"], "properties": {"events": {"type": "array", "items": {"$ref": "#/components/schemas/Event"}}, "next_cursor": {"type": ["string", "null"]}}}),
+                        "400": _problem("Bad query"),
+                        **AUTH_ERRORS,
+                    },
+                }
+            },
+            "/api/events/{event_id}": {
+                "parameters": [_path_id("event_id")],
+                "get": {
+                    "operationId": "getEvent",
+                    "security": BEARER,
+                    "responses": {"200": _json("The event", {"$ref": "#/components/schemas/Event"}), "400": _problem("Bad query"), "404": _problem("Not found"), **AUTH_ERRORS},
+                },
+            },
+            "/api/events/{event_id}/replay": {
+                "parameters": [_path_id("event_id")],
+                "post": {
+                    "operationId": "replayEvent",
+                    "security": BEARER,
+                    "responses": {"202": _json("Replay queued (an event still on its way keeps its job)", {"$ref": "#/components/schemas/JobAccepted"}), "400": _problem("Bad query"), "404": _problem("Not found"), **AUTH_ERRORS},
+                },
+            },
+        },
+    }
 
 
 @blueprint.get("/api/openapi.json")

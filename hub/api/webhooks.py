@@ -1,4 +1,4 @@
-"""Webhook ingestion endpoint: size limit, raw body, then `hub.ingest`."""
+"""Webhook ingestion endpoint: size limit, raw body, then `hub.webhooks.ingest`."""
 
 from __future__ import annotations
 
@@ -7,12 +7,12 @@ import time
 
 from flask import Blueprint, Response, current_app, g, request
 
+from hub.api.request_body import read_body
 from hub.errors import HubError
-from hub.ingest import receive_webhook
 from hub.metrics import INGEST_SECONDS, WEBHOOKS_RECEIVED
-from hub.request_body import read_body
-from hub.state import current_hub
+from hub.runtime import current_hub
 from hub.types import WebhookRequest
+from hub.webhooks.ingest import receive_webhook
 
 blueprint = Blueprint("webhooks", __name__)
 # The two answers to a stored delivery, encoded once.

@@ -1,1 +1,7 @@
-"""Calls to a provider's API with an integration's fresh credentials."""
+"""Talking to providers: the HTTP session, the OAuth token endpoint, fresh credentials, and the work done with them.
+
+`calls.provider_call` is the one way to call a provider on an integration's
+behalf (fresh credentials, no transaction open during the call); sync,
+health checks, subscription renewal, revocation and account lookups are
+built on it.
+"""

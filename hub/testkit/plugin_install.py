@@ -17,7 +17,7 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 LEFTOVERS = shutil.ignore_patterns("__pycache__", "*.egg-info", "build", "tests")
 
 LOADS_ALONE = """
-from hub.connectors import PluginHost
+from hub.plugins import PluginHost
 host = PluginHost({{}}, environ={{}}).load()
 assert set(host.connectors) == {{{connector!r}}}, (sorted(host.connectors), host.broken)
 assert not host.broken, host.broken
@@ -29,7 +29,7 @@ def hub_source_copy(workdir: Path) -> Path:
     """A copy of the hub distribution's sources, for pip to build outside the checkout."""
     hub = workdir / "hub-src"
     hub.mkdir()
-    for name in ("pyproject.toml", "README.md"):
+    for name in ("pyproject.toml", "setup.py", "README.md"):
         shutil.copy2(REPO_ROOT / name, hub / name)
     shutil.copytree(REPO_ROOT / "hub", hub / "hub", ignore=LEFTOVERS)
     shutil.copytree(REPO_ROOT / "migrations", hub / "migrations", ignore=LEFTOVERS)

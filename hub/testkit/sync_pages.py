@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from hub.connectors import PluginHost
-from hub.http import provider_session
+from hub.plugins import PluginHost
+from hub.provider.session import provider_session
 from hub.types import SyncResult
 
 

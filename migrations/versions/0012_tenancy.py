@@ -9,7 +9,7 @@
   revision keep NULL: before it, `POST /api/integrations` took the account
   id from the request body, so an existing id may be a claim on another
   tenant's account. They receive no app-level events until the periodic
-  account verification has asked the provider (see hub.accounts).
+  account verification has asked the provider (see hub.provider.accounts).
 - `ix_jobs_paused`: jobs of a disabled integration wait as `paused`; the
   relay and re-enabling look them up by integration.
 

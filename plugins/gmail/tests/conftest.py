@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterator
 import pytest
 from gmail_fakes import FakeGmail
 
-from hub.connectors import PluginHost
+from hub.plugins import PluginHost
 from hub.testing import host_factory
 from hub.testkit.http_server import serve_wsgi
 

@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import pytest
 
-from hub.connectors import PluginHost
+from hub.plugins import PluginHost
 from hub.testing import host_factory
 
 

@@ -8,7 +8,7 @@ from decimal import Decimal
 import pytest
 from flask import Flask, jsonify, request
 
-from hub.http import provider_session
+from hub.provider.session import provider_session
 from hub.testkit.http_server import serve_wsgi
 from hub.testkit.sync_pages import sync_page
 from hub.testkit.sync_pages import sync_until_done as sync_pages_until_done

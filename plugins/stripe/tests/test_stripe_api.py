@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 import pytest
 from flask import Flask, jsonify, request
 
-from hub.http import provider_session
+from hub.provider.session import provider_session
 from hub.testkit.http_server import serve_wsgi
 
 API_KEY = "rk_test_51RestrictedKeyOfTheAccount"

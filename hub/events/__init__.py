@@ -1,0 +1,1 @@
+"""Stored provider events: how they are written, read, checked and pruned."""

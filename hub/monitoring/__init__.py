@@ -1,0 +1,1 @@
+"""What the hub tells its operators: database gauges, readiness, the separate metrics listener."""

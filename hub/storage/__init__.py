@@ -1,0 +1,7 @@
+"""Where the hub keeps things: tables, the database and Redis connections, and the stores chosen between them.
+
+Leases, rate limits and OAuth state each have one interface and a backend per
+store (Redis, or the database or memory), chosen once when the app is built;
+beside them, encryption and the key check, secret digests, and keyset pagination.
+Nothing here knows the layers above: they reach these through the app's hub (hub.runtime).
+"""

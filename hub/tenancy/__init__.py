@@ -1,0 +1,1 @@
+"""Tenants and what they own: API keys, integrations, connector apps, quotas."""

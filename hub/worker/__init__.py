@@ -1,0 +1,1 @@
+"""The consumers: running jobs, periodic work, and the `hub worker` supervisor."""
