@@ -51,6 +51,8 @@ MAX_RETURN_TO = 2048
 CONNECT_LEASE_TTL_SECONDS = 30
 CONNECT_LEASE_WAIT_SECONDS = 10
 CALLBACK_PATH = "/api/oauth/callback/{connector}"
+# The hub's own Connect page shows the outcome of the flows it starts (hub.web.connect_page).
+CONNECT_RESULT_PATH = "/connect/result"
 
 
 def callback_url(connector_id: str) -> str:
@@ -58,13 +60,21 @@ def callback_url(connector_id: str) -> str:
     return current_hub().settings["APP_BASE_URL"] + CALLBACK_PATH.format(connector=connector_id)
 
 
+def connect_result_url() -> str:
+    """The hub's own page that shows a Connect page flow's outcome."""
+    return current_hub().settings["APP_BASE_URL"] + CONNECT_RESULT_PATH
+
+
 def validate_return_to(return_to: str | None) -> str | None:
-    """`return_to` when it lies under FRONTEND_URL (same origin, same path prefix); 400 otherwise."""
+    """`return_to` when it lies under FRONTEND_URL (same origin, same path prefix), or is the
+    hub's own Connect result page; 400 otherwise."""
     if return_to is None or return_to == "":
         return None
     refused = BadRequest("return_to must be an absolute URL under FRONTEND_URL.")
     if len(return_to) > MAX_RETURN_TO or any(ch in return_to for ch in "\\\r\n\t") or not return_to.isprintable():
         raise refused
+    if _is_connect_result_page(return_to):
+        return return_to
     frontend = urlsplit(current_hub().settings["FRONTEND_URL"])
     try:
         target = urlsplit(return_to)
@@ -85,6 +95,20 @@ def validate_return_to(return_to: str | None) -> str | None:
     if not same_origin or not under_prefix or dot_segments:
         raise refused
     return return_to
+
+
+def _is_connect_result_page(return_to: str) -> bool:
+    page = urlsplit(connect_result_url())
+    try:
+        target = urlsplit(return_to)
+        same_port = target.port == page.port
+    except ValueError:
+        return False
+    return (
+        target.scheme.lower() == page.scheme.lower() and (target.hostname or "") == (page.hostname or "").lower()
+        and same_port and target.username is None and target.password is None
+        and target.path == page.path and not target.fragment
+    )
 
 
 def authorization_url(
