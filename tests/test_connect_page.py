@@ -88,6 +88,22 @@ def test_an_oauth_connector_is_a_top_level_link_to_start_that_comes_back_to_the_
     assert [row.end_user_id for row in integrations(connect_app)] == ["user-42"]
 
 
+def test_without_a_frontend_url_an_api_started_flow_lands_on_the_result_page(build_oauth_app):
+    from hub.testing import make_tenant
+    from tests.oauth_fixtures import start
+
+    app = build_oauth_app(FRONTEND_URL="")
+    client = app.test_client()
+    owner = make_tenant(app, "Acme")
+    started = start(client, connect_token(client, owner))
+    landing = callback(client, authorize(started.headers["Location"])).headers["Location"]
+    assert landing.startswith("http://hub.test/connect/result?")
+    result = client.get(urlsplit(landing).path, query_string=urlsplit(landing).query)
+    html = result.get_data(as_text=True)
+    assert result.status_code == 200 and "Demo Provider is connected" in html
+    assert 'id="retry"' not in html
+
+
 def test_a_refused_consent_is_told_in_plain_words_with_a_retry_link(client, tenant, provider):
     provider.deny_authorization = True
     token = connect_token(client, tenant)

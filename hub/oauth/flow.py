@@ -65,6 +65,15 @@ def connect_result_url() -> str:
     return current_hub().settings["APP_BASE_URL"] + CONNECT_RESULT_PATH
 
 
+def default_landing() -> str:
+    """Where a flow without `return_to` ends: FRONTEND_URL, or the hub's own result page when
+    FRONTEND_URL is unset (it then defaults to APP_BASE_URL, where the hub has no page of its own)."""
+    settings = current_hub().settings
+    if settings["FRONTEND_URL"] == settings["APP_BASE_URL"]:
+        return connect_result_url()
+    return settings["FRONTEND_URL"]
+
+
 def validate_return_to(return_to: str | None) -> str | None:
     """`return_to` when it lies under FRONTEND_URL (same origin, same path prefix), or is the
     hub's own Connect result page; 400 otherwise."""
@@ -144,7 +153,7 @@ def complete_authorization(connector_id: str, params: Mapping[str, str], *, brow
     pending = consume_state(params.get("state"), browser_nonce=browser_nonce)
     if pending.connector != connector_id:
         raise InvalidState("The OAuth state was issued for another connector; start the connection again.")
-    target = pending.return_to or current_hub().settings["FRONTEND_URL"]
+    target = pending.return_to or default_landing()
 
     def failed(error_code: str) -> str:
         log.info("OAuth connection to %s for tenant %s failed: %s", connector_id, pending.tenant_id, error_code)
