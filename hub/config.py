@@ -103,7 +103,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("ENCRYPTION_KEY", None, text, "Key ring, newest first: `id:base64key,id:base64key` (`hub keys generate` makes an entry).", "generated in development"),
     Setting("KMS_KEY", None, text, "Key-encryption key (base64, 32 bytes) that wraps each entry of the key ring."),
     Setting("APP_BASE_URL", "http://127.0.0.1:5000", url, "The hub's public URL: OAuth redirect URIs and webhook URLs start with it."),
-    Setting("FRONTEND_URL", None, url, "Where the OAuth callback sends the browser back; `return_to` must lie under it.", "`APP_BASE_URL`"),
+    Setting("FRONTEND_URL", None, url, "Where the OAuth callback sends the browser back (unset: the hub's own `/connect/result` page); `return_to` must lie under it.", "`APP_BASE_URL`"),
     Setting("SECRET_KEY", None, text, "Signs connect tokens; production needs at least 32 random characters.", "generated in development"),
     Setting("HUB_PLUGINS", "", text, "Comma-separated modules loaded as plugins (for a host app that packages none)."),
     Setting("HUB_DISABLED_CONNECTORS", "", text, "Comma-separated connector ids not to load."),

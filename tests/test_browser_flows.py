@@ -267,6 +267,7 @@ def test_an_operator_replays_a_dead_event_and_signs_out(visit, hub):
     assert visit.browser.find_element(By.ID, "status").text == "processed"
     visit.browser.find_element(By.LINK_TEXT, "Events").click()
     visit.wait_for_heading("Events")
+    assert visit.fits_a_phone()
     visit.shoot("console-events")
     visit.browser.find_element(By.LINK_TEXT, "Integrations").click()
     visit.wait_for_heading("Integrations")
