@@ -373,3 +373,55 @@ def test_everything_works_with_javascript_off(without_javascript, visit, hub):
     visit.click("#confirm-delete")
     visit.wait_for_heading("Integrations")
     assert hub.client().get(f"/api/integrations/{integration['id']}", headers=tenant.headers).status_code == 404
+
+
+def host_app_page(holder: dict[str, str]) -> Flask:
+    """A host application's page that frames the hub's Connect page."""
+    host = Flask("host-app")
+
+    @host.get("/settings")
+    def settings() -> Any:
+        return f'<!doctype html><title>Host app</title><link rel="icon" href="data:,"><h1>Host app</h1><iframe id="connect" src="{holder["src"]}" width="800" height="600"></iframe>'
+
+    return host
+
+
+@pytest.fixture
+def host_app() -> Iterator[tuple[str, dict[str, str]]]:
+    holder: dict[str, str] = {}
+    with serve_wsgi(host_app_page(holder), host="127.0.0.2") as url:
+        yield url, holder
+
+
+def test_the_host_app_frames_the_connect_page_and_the_oauth_start_leaves_the_frame(browser, shots, host_app, live_hub, gmail_provider):
+    host_url, holder = host_app
+    with serve_wsgi(fake_gmail_profile(gmail_provider)) as gmail_api:
+        hub = live_hub(
+            HUB_CONNECT_FRAME_ANCESTORS=host_url,
+            OAUTH_GMAIL_CLIENT_ID=gmail_provider.client_id, OAUTH_GMAIL_CLIENT_SECRET=gmail_provider.client_secret,
+            OAUTH_GMAIL_AUTHORIZE_URL=gmail_provider.authorize_url, OAUTH_GMAIL_TOKEN_URL=gmail_provider.token_url,
+            GMAIL_API_BASE_URL=gmail_api,
+        )
+        tenant = make_tenant(hub.app, "Acme")
+        holder["src"] = f"{hub.url}/connect?connect_token={token_for(hub, tenant, allowed_connectors=['gmail'])}"
+        visit = Visit(browser, hub, shots)
+        browser.get(host_url + "/settings")
+        browser.switch_to.frame("connect")
+        assert visit.heading() == "Connect an account"
+        visit.click("#connect-gmail")
+        browser.switch_to.default_content()
+        WebDriverWait(browser, 20).until(expected_conditions.text_to_be_present_in_element((By.TAG_NAME, "h1"), "Gmail is connected"))
+        assert browser.current_url.startswith(hub.url + "/connect/result?")
+        assert console_errors(browser) == []
+
+
+def test_by_default_no_other_origin_may_frame_the_connect_page(browser, host_app, live_hub):
+    host_url, holder = host_app
+    hub = live_hub()
+    tenant = make_tenant(hub.app, "Acme")
+    holder["src"] = f"{hub.url}/connect?connect_token={token_for(hub, tenant)}"
+    browser.get(host_url + "/settings")
+    browser.switch_to.frame("connect")
+    assert browser.find_elements(By.CSS_SELECTOR, "main#main") == []
+    browser.switch_to.default_content()
+    assert any("frame-ancestors" in error or "Refused to frame" in error for error in console_errors(browser))
