@@ -15,11 +15,11 @@ from hub.app import create_app
 from hub.errors import ConfigurationError
 from hub.oauth.connect_sessions import SALT
 from hub.storage.models import Integration, db, utcnow
-from hub.testing import clean_environ
+from hub.testing import clean_environ, make_tenant
 from hub.web.connect_page import CSRF_PURPOSE
 from hub.web.icons import sanitised_icon
 from hub.web.pages import csrf_token
-from tests.oauth_fixtures import authorize, callback, connect_token
+from tests.oauth_fixtures import authorize, callback, connect_token, start
 
 GOOD_KEY = "rk_test_good_key_0001"
 
@@ -89,9 +89,6 @@ def test_an_oauth_connector_is_a_top_level_link_to_start_that_comes_back_to_the_
 
 
 def test_without_a_frontend_url_an_api_started_flow_lands_on_the_result_page(build_oauth_app):
-    from hub.testing import make_tenant
-    from tests.oauth_fixtures import start
-
     app = build_oauth_app(FRONTEND_URL="")
     client = app.test_client()
     owner = make_tenant(app, "Acme")
@@ -161,11 +158,9 @@ def test_every_page_has_a_strict_policy_and_cannot_be_framed_by_default(client, 
         assert "style=" not in response.get_data(as_text=True)
 
 
-def test_the_host_app_may_frame_the_page_where_the_setting_allows(build_oauth_app, tenant):
+def test_the_host_app_may_frame_the_page_where_the_setting_allows(build_oauth_app):
     app = build_oauth_app(HUB_CONNECT_FRAME_ANCESTORS="https://app.example https://*.example.org")
     client = app.test_client()
-    from hub.testing import make_tenant
-
     owner = make_tenant(app, "Framed")
     response = page(client, connect_token(client, owner))
     assert "frame-ancestors https://app.example https://*.example.org" in response.headers["Content-Security-Policy"]

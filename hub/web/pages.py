@@ -48,8 +48,7 @@ def secure(response: Response, frame_ancestors: str = "'none'") -> Response:
 
 
 def render_page(template: str, status: int = 200, **context: Any) -> Response:
-    response = Response(render_template(f"web/{template}", **context), status=status, mimetype="text/html")
-    return response
+    return Response(render_template(f"web/{template}", **context), status=status, mimetype="text/html")
 
 
 def error_page(error: HubError | HTTPException) -> Response:
