@@ -126,14 +126,18 @@ class Visit:
     def click(self, selector: str) -> None:
         self.browser.find_element(By.CSS_SELECTOR, selector).click()
 
-    def shoot(self, name: str) -> None:
+    def shoot(self, name: str, *, phone: bool = False) -> None:
         """The whole page as a PNG (Chromium's DevTools capture, beyond the window's height)."""
         import base64
 
+        if phone:
+            self.as_phone()
         size = self.browser.execute_script("return [document.documentElement.scrollWidth, document.documentElement.scrollHeight]")
         clip = {"x": 0, "y": 0, "width": size[0], "height": min(size[1], 3000), "scale": 1}
         shot = self.browser.execute_cdp_cmd("Page.captureScreenshot", {"format": "png", "captureBeyondViewport": True, "clip": clip})
         (self.shots / f"{name}.png").write_bytes(base64.b64decode(shot["data"]))
+        if phone:
+            self.as_desktop()
 
     def sign_in(self, api_key: str) -> None:
         self.open("/console/sign-in")
@@ -141,12 +145,24 @@ class Visit:
         self.click("#sign-in")
         self.wait_for_heading("Events in the last 24 hours")
 
+    def as_phone(self) -> None:
+        """Chromium's device emulation: a 390 px wide touch screen, as a phone lays pages out."""
+        self.browser.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {"width": 390, "height": 844, "deviceScaleFactor": 1, "mobile": True})
+
+    def as_desktop(self) -> None:
+        self.browser.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
+
     def fits_a_phone(self) -> bool:
-        self.browser.set_window_size(390, 844)
+        """Nothing on the page is wider than a phone's screen (no sideways scrolling of the page)."""
+        self.as_phone()
         try:
-            return bool(self.browser.execute_script("return document.documentElement.scrollWidth <= window.innerWidth + 1"))
+            return bool(self.browser.execute_script(
+                "return document.documentElement.scrollWidth <= document.documentElement.clientWidth"
+                " && [...document.querySelectorAll('main *')].every(e => e.closest('.table-scroll, pre')"
+                " || e.getBoundingClientRect().right <= document.documentElement.clientWidth + 0.5)"
+            ))
         finally:
-            self.browser.set_window_size(1280, 900)
+            self.as_desktop()
 
 
 @pytest.fixture
@@ -165,6 +181,7 @@ def test_an_end_user_connects_gmail_through_the_connect_page(visit, hub):
     assert visit.heading() == "Connect an account"
     assert visit.fits_a_phone()
     visit.shoot("connect-page")
+    visit.shoot("connect-page-phone", phone=True)
     visit.click("#connect-gmail")
     visit.wait_for_heading("Gmail is connected")
     visit.shoot("connect-result")
@@ -278,6 +295,7 @@ def test_an_operator_replays_a_dead_event_and_signs_out(visit, hub):
     assert visit.browser.find_element(By.CSS_SELECTOR, "button.copy").is_displayed()
     assert visit.fits_a_phone()
     visit.shoot("console-integration")
+    visit.shoot("console-integration-phone", phone=True)
     visit.click("button[type=submit].sign-out, .sign-out button")
     visit.wait_for_heading("Sign in to the hub console")
     visit.open("/console/events")
