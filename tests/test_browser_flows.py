@@ -292,7 +292,13 @@ def test_an_operator_replays_a_dead_event_and_signs_out(visit, hub):
     visit.browser.find_element(By.LINK_TEXT, "Orders").click()
     visit.wait_for_heading("Orders")
     assert visit.browser.find_element(By.ID, "webhook-url").get_attribute("value") == integration["webhook_url"]
-    assert visit.browser.find_element(By.CSS_SELECTOR, "button.copy").is_displayed()
+    copy = visit.browser.find_element(By.CSS_SELECTOR, "button.copy")
+    assert copy.is_displayed()
+    visit.browser.execute_cdp_cmd("Browser.grantPermissions", {"origin": hub.url, "permissions": ["clipboardReadWrite", "clipboardSanitizedWrite"]})
+    copy.click()
+    WebDriverWait(visit.browser, 10).until(lambda driver: copy.text == "Copied")
+    copied = visit.browser.execute_async_script("navigator.clipboard.readText().then(arguments[0], () => arguments[0](null))")
+    assert copied == integration["webhook_url"]
     assert visit.fits_a_phone()
     visit.shoot("console-integration")
     visit.shoot("console-integration-phone", phone=True)
