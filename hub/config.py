@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -70,6 +71,19 @@ def log_format(name: str, value: Any) -> str:
     return value
 
 
+FRAME_SOURCE = re.compile(r"'none'|'self'|https?://(\*\.)?[a-z0-9.-]+(:[0-9]{1,5})?", re.IGNORECASE)
+
+
+def frame_ancestors(name: str, value: Any) -> str:
+    """CSP `frame-ancestors` sources: `'none'`, `'self'` or origins (`https://app.example`), space-separated."""
+    sources = str(value or "'none'").split()
+    if not sources or not all(FRAME_SOURCE.fullmatch(source) for source in sources):
+        raise ConfigurationError(f"{name} must be 'none', 'self' or origins such as https://app.example, separated by spaces")
+    if "'none'" in sources and len(sources) > 1:
+        raise ConfigurationError(f"{name}: 'none' stands alone")
+    return " ".join(sources)
+
+
 def _as_number(name: str, value: Any, kind: type) -> Any:
     try:
         return kind(value)
@@ -89,7 +103,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("ENCRYPTION_KEY", None, text, "Key ring, newest first: `id:base64key,id:base64key` (`hub keys generate` makes an entry).", "generated in development"),
     Setting("KMS_KEY", None, text, "Key-encryption key (base64, 32 bytes) that wraps each entry of the key ring."),
     Setting("APP_BASE_URL", "http://127.0.0.1:5000", url, "The hub's public URL: OAuth redirect URIs and webhook URLs start with it."),
-    Setting("FRONTEND_URL", None, url, "Where the OAuth callback sends the browser back; `return_to` must lie under it.", "`APP_BASE_URL`"),
+    Setting("FRONTEND_URL", None, url, "Where the OAuth callback sends the browser back (unset: the hub's own `/connect/result` page); `return_to` must lie under it.", "`APP_BASE_URL`"),
     Setting("SECRET_KEY", None, text, "Signs connect tokens; production needs at least 32 random characters.", "generated in development"),
     Setting("HUB_PLUGINS", "", text, "Comma-separated modules loaded as plugins (for a host app that packages none)."),
     Setting("HUB_DISABLED_CONNECTORS", "", text, "Comma-separated connector ids not to load."),
@@ -110,6 +124,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("HUB_CONNECT_TOKEN_TTL_SECONDS", 900, integer, "Lifetime of a connect token."),
     Setting("HUB_OAUTH_STATE_TTL_SECONDS", 600, integer, "Lifetime of an OAuth flow's state, and of its cookie in the browser."),
     Setting("HUB_MAX_INTEGRATIONS_PER_TENANT", 1000, integer, "Live integrations a tenant may hold (409 `integration-quota-exceeded` past it)."),
+    Setting("HUB_CONNECT_FRAME_ANCESTORS", "'none'", frame_ancestors, "Who may frame the Connect page (CSP `frame-ancestors`): `'none'`, `'self'` or the host app's origins, space-separated."),
+    Setting("HUB_CONSOLE_IDLE_SECONDS", 1800, at_least_one, "A console session unused this long is signed out."),
+    Setting("HUB_CONSOLE_SESSION_SECONDS", 12 * 3600, at_least_one, "A console session ends this long after sign-in, however busy."),
+    Setting("HUB_CONSOLE_SIGN_IN_RATE_LIMIT", "10/minute", text, "Console sign-in attempts per client address, in the `limits` notation; `off` disables it."),
     Setting("HUB_LOG_LEVEL", "INFO", text, "Python log level of the hub's own logs."),
     Setting("HUB_LOG_FORMAT", "auto", log_format, "`json` lines, `text`, or `auto`: JSON, or plain text when stderr is a terminal."),
     Setting("HUB_METRICS_TOKEN", None, text, "Bearer token a scrape of `/metrics` must send."),

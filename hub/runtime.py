@@ -2,7 +2,7 @@
 
 It holds what the app is built from (settings, the key ring, the plugin
 host) and the stores chosen once, when the app is built (hub.app): the Redis
-client, if any, and the lease, rate-limit and OAuth state backends built on
+client, if any, and the lease, rate-limit, OAuth state and console session backends built on
 it or on the database. The subsystems above keep their own per-app parts
 here too (the Huey queues, the endpoint memory, the gauge cache), registered
 by their type: `current_hub().part(Queues)`. So everything per-app hangs off
@@ -18,6 +18,7 @@ from flask import current_app
 from redis import Redis
 
 from hub.plugins import PluginHost
+from hub.storage.console_sessions import ConsoleSessions
 from hub.storage.crypto import KeyRing
 from hub.storage.leases import Leases
 from hub.storage.oauth_states import OAuthStates
@@ -35,6 +36,7 @@ class Hub:
     leases: Leases
     rate_limits: RateLimits
     oauth_states: OAuthStates
+    console_sessions: ConsoleSessions
     _parts: dict[type, Any] = field(default_factory=dict)
 
     def attach(self, part: Part) -> Part:

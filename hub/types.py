@@ -31,6 +31,10 @@ class ConnectorInfo:
     credential_fields: for API-key connectors, the fields a tenant posts in
     `credentials` mapped to a one-line description. required_credentials
     lists the ones that must be present.
+    icon_svg: an optional square SVG icon (at most 16 KiB) the Connect page
+    shows beside the display name; the hub serves it only after keeping the
+    plain shapes of it (no script, style, link or foreign content), and shows
+    the name's initial instead when it is missing or refused.
     webhook_routing: "integration" (each integration has its own URL), "app"
     (one URL for the connector app; the connector names the account in each
     event), "both", or "none".
@@ -45,6 +49,7 @@ class ConnectorInfo:
     supports_sync: bool = False
     supports_revoke: bool = False
     supports_health_check: bool = False
+    icon_svg: str = ""
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ HUB = ROOT / "hub"
 LAYERS = [
     ("entry points", {"hub", "hub.__main__", "hub.cli", "hub.testing", "hub.gunicorn_config"}),
     ("the app factory", {"hub.app"}),
-    ("HTTP", {"hub.api"}),
+    ("HTTP", {"hub.api", "hub.web"}),
     ("ingestion, consumers, the connect flow, monitoring, test kit", {"hub.webhooks", "hub.worker", "hub.oauth", "hub.monitoring", "hub.testkit"}),
     ("calls to providers", {"hub.provider"}),
     ("stored events", {"hub.events"}),

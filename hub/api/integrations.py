@@ -56,6 +56,31 @@ def _check_credentials(connector_id: str, credentials: dict[str, Any]) -> None:
         raise BadRequest(f"Missing credential fields for {connector_id}: {', '.join(missing)}.")
 
 
+def connect_api_key_integration(
+    tenant_id: str, connector_id: str, *, name: str, credentials: dict[str, Any], end_user_id: str | None = None
+) -> Any:
+    """Create an API-key integration: the fields checked, the quota, then the provider names the account.
+
+    The API and the Connect page (hub.web.connect_page) both connect this way.
+    """
+    plugins = current_hub().plugins
+    if connector_id not in plugins.connectors:
+        raise NotFound("No such connector")
+    if not plugins.info(connector_id).credential_fields:
+        raise BadRequest(f"{connector_id} connects through OAuth; send the user to /api/oauth/start/{connector_id}.")
+    _check_credentials(connector_id, credentials)
+    check_integration_quota(tenant_id, lock=False)  # answered before the provider is asked; the insert counts again
+    account = learn_api_key_account(connector_id, credentials)
+    return service.create_integration(
+        tenant_id,
+        connector=connector_id,
+        name=name,
+        credentials=credentials,
+        external_account_id=account.external_account_id if account is not None else None,
+        end_user_id=end_user_id,
+    )
+
+
 @blueprint.get("/api/integrations")
 @require_tenant
 def list_integrations():  # type: ignore[no-untyped-def]
@@ -74,21 +99,7 @@ def list_integrations():  # type: ignore[no-untyped-def]
 @require_tenant
 def create_integration():  # type: ignore[no-untyped-def]
     body = parse_json_body(request, CreateIntegration)
-    plugins = current_hub().plugins
-    if body.connector not in plugins.connectors:
-        raise NotFound("No such connector")
-    if not plugins.info(body.connector).credential_fields:
-        raise BadRequest(f"{body.connector} connects through OAuth; send the user to /api/oauth/start/{body.connector}.")
-    _check_credentials(body.connector, body.credentials)
-    check_integration_quota(g.tenant_id, lock=False)  # answered before the provider is asked; the insert counts again
-    account = learn_api_key_account(body.connector, body.credentials)
-    integration = service.create_integration(
-        g.tenant_id,
-        connector=body.connector,
-        name=body.name,
-        credentials=body.credentials,
-        external_account_id=account.external_account_id if account is not None else None,
-    )
+    integration = connect_api_key_integration(g.tenant_id, body.connector, name=body.name, credentials=body.credentials)
     return jsonify(service.serialize_integration(integration)), 201
 
 

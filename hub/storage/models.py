@@ -155,6 +155,22 @@ class OAuthState(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
+class ConsoleSession(db.Model):
+    """An operator's signed-in console browser, in embedded mode (Redis holds them when REDIS_URL is set).
+
+    Keyed by the hash of the cookie's value; names the API key that signed in, never the key.
+    """
+
+    __tablename__ = "console_sessions"
+
+    session_hash: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(sa.ForeignKey("tenants.id", ondelete="CASCADE"))
+    api_key_id: Mapped[str] = mapped_column(sa.ForeignKey("api_keys.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+
+
 class KeyCheck(db.Model):
     """A known value sealed under one key id of the ring: proves the configured key still opens stored data."""
 

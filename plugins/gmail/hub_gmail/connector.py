@@ -46,12 +46,22 @@ REVOKE_URL = "https://oauth2.googleapis.com/revoke"
 DEFAULT_SCOPES = ("https://www.googleapis.com/auth/gmail.readonly",)
 
 
+# An envelope, drawn for the Connect page (plain shapes only: the hub serves nothing else).
+ICON = (
+    '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 48 48">'
+    '<rect x="4" y="10" width="40" height="28" rx="4" fill="#ffffff" stroke="#c5221f" stroke-width="3"/>'
+    '<path d="M6 13l18 14 18-14" fill="none" stroke="#c5221f" stroke-width="3" stroke-linejoin="round"/>'
+    "</svg>"
+)
+
+
 @hookimpl
 def connector_info() -> ConnectorInfo:
     return ConnectorInfo(
         display_name="Gmail",
         auth_kind="oauth2",
         description="Google mailboxes: OAuth, Pub/Sub push notifications and history sync.",
+        icon_svg=ICON,
         webhook_routing="app",
         supports_sync=True,
         supports_revoke=True,
