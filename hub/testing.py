@@ -1,18 +1,25 @@
-"""pytest fixtures for the hub and for connector plugins' own tests.
+"""The hub's pytest plugin: fixtures for the hub's tests and for connector packages' own.
 
-Enable with `pytest_plugins = ["hub.testing"]`. Every test that uses `app`
-runs once on SQLite and once on PostgreSQL (when reachable). Each test run
-gets its own PostgreSQL schema and its own Redis key prefix, and each test
-starts from empty tables. With `CI=true`, an unreachable PostgreSQL or Redis
-fails the run instead of skipping.
+It loads itself wherever the hub is installed (a `pytest11` entry point), so
+a connector package's tests need no `pytest_plugins` line and no conftest
+from the hub's checkout. docs/testing_connectors.md lists what it gives.
 
-Settings (environment): `HUB_TEST_POSTGRES_URL` (default
-postgresql://127.0.0.1:5432/test), `HUB_TEST_REDIS_URL` (default
-redis://127.0.0.1:6379/0), `HUB_TEST_DATABASES` (default "sqlite,postgresql").
+Every test that uses `app` (or `make_app`, `tenant`, ...) runs once per test
+database: SQLite unless asked for more, with `HUB_TEST_DATABASES` (say
+`sqlite,postgresql`) or the `hub_test_databases` ini option (the hub's own
+pyproject.toml asks for both). Each test run gets its own PostgreSQL schema
+and its own Redis key prefix, and each test starts from empty tables. An
+unreachable PostgreSQL or Redis skips its tests with the reason, except with
+`CI=true`, where it fails them: CI machines always have the services.
+
+Settings (environment): `HUB_TEST_DATABASES`, `HUB_TEST_POSTGRES_URL`
+(default postgresql://127.0.0.1:5432/test), `HUB_TEST_REDIS_URL` (default
+redis://127.0.0.1:6379/0).
 """
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import secrets
 from collections.abc import Callable, Iterator
@@ -24,10 +31,23 @@ import pytest
 import sqlalchemy as sa
 
 from hub.storage.crypto import generate_key_entry
+from hub.testkit.http_server import serve_wsgi
+from hub.testkit.oauth_server import FakeOAuthProvider
+from hub.testkit.plugin_install import assert_installs_alone
+from hub.testkit.sync_pages import sync_page, sync_until_done
+
+__all__ = [
+    "FakeOAuthProvider", "TenantCredentials", "assert_installs_alone", "clean_environ", "host_factory", "make_tenant",
+    "serve_wsgi", "sync_page", "sync_until_done",
+]
 
 POSTGRES_URL = os.environ.get("HUB_TEST_POSTGRES_URL", "postgresql://127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("HUB_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
-DATABASES = [name.strip() for name in os.environ.get("HUB_TEST_DATABASES", "sqlite,postgresql").split(",") if name.strip()]
+KNOWN_DATABASES = ("sqlite", "postgresql")
+MARKERS = (
+    "postgres_only: runs only against PostgreSQL",
+    "installs_packages: builds a fresh virtualenv and pip-installs into it (tens of seconds)",
+)
 RUN_ID = secrets.token_hex(4)
 # Settings that would leak from the developer's shell into tests.
 ENV_PREFIXES_TO_DROP = ("HUB_", "OAUTH_", "DATABASE_URL", "REDIS_URL", "ENCRYPTION_KEY", "KMS_KEY", "SECRET_KEY", "APP_BASE_URL", "FRONTEND_URL")
@@ -45,6 +65,17 @@ def unavailable(what: str, error: BaseException) -> None:
     pytest.skip(message)
 
 
+def unavailable_driver() -> None:
+    """PostgreSQL asked for but its driver not installed: say what to install, or how to run without it."""
+    message = (
+        "PostgreSQL tests need the psycopg driver: pip install 'hub[postgres]', "
+        "or set HUB_TEST_DATABASES=sqlite to run on SQLite alone"
+    )
+    if in_ci():
+        pytest.fail(f"{message}; CI=true requires PostgreSQL", pytrace=False)
+    pytest.skip(message)
+
+
 def clean_environ() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if not k.startswith(ENV_PREFIXES_TO_DROP)}
 
@@ -53,13 +84,35 @@ def _worker_suffix() -> str:
     return os.environ.get("PYTEST_XDIST_WORKER", "main")
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addini("hub_test_databases", "test databases every `app` test runs on (HUB_TEST_DATABASES overrides)", default="sqlite")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    for marker in MARKERS:
+        config.addinivalue_line("markers", marker)
+    requested_databases(config)
+
+
+def requested_databases(config: pytest.Config) -> list[str]:
+    """The databases asked for: `HUB_TEST_DATABASES`, else the `hub_test_databases` ini option, else SQLite."""
+    asked = os.environ.get("HUB_TEST_DATABASES") or str(config.getini("hub_test_databases"))
+    names = [name.strip() for name in asked.split(",") if name.strip()]
+    unknown = sorted(set(names) - set(KNOWN_DATABASES))
+    if unknown or not names:
+        raise pytest.UsageError(f"HUB_TEST_DATABASES names {', '.join(unknown) or 'nothing'}; the choices are sqlite and postgresql")
+    return names
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Tests marked `postgres_only` run on the PostgreSQL parameter alone: their SQLite copies are deselected, not skipped."""
+    """Copies of a test for databases not asked for are deselected, and so are the SQLite copies of `postgres_only` tests."""
+    wanted = requested_databases(config)
     kept, deselected = [], []
     for item in items:
         callspec = getattr(item, "callspec", None)
         database = callspec.params.get("database_url") if callspec is not None else None
-        if item.get_closest_marker("postgres_only") is not None and database not in (None, "postgresql"):
+        postgres_only = item.get_closest_marker("postgres_only") is not None
+        if (database is not None and database not in wanted) or (postgres_only and database not in (None, "postgresql")):
             deselected.append(item)
         else:
             kept.append(item)
@@ -99,12 +152,14 @@ def postgres_schema_url(schema: str) -> Iterator[str]:
     from hub.storage.database import normalize_database_url
 
     admin_url = normalize_database_url(POSTGRES_URL)
+    if importlib.util.find_spec("psycopg") is None:
+        unavailable_driver()
     try:
         engine = sa.create_engine(admin_url, connect_args={"connect_timeout": 3})
         with engine.begin() as connection:
             connection.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
     except Exception as exc:
-        unavailable(f"PostgreSQL at {POSTGRES_URL}", exc)
+        unavailable(f"PostgreSQL at {sa.make_url(POSTGRES_URL).render_as_string(hide_password=True)}", exc)
     separator = "&" if "?" in POSTGRES_URL else "?"
     try:
         yield f"{POSTGRES_URL}{separator}options={quote(f'-csearch_path={schema}')}"
@@ -118,7 +173,7 @@ def _postgres_schema_url() -> Iterator[str]:
     return postgres_schema_url(f"hub_test_{RUN_ID}_{_worker_suffix()}")
 
 
-@pytest.fixture(scope="session", params=DATABASES)
+@pytest.fixture(scope="session", params=KNOWN_DATABASES)
 def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A migrated database for this test run: SQLite file or a PostgreSQL schema."""
     if request.param == "sqlite":
