@@ -30,14 +30,20 @@ from urllib.parse import quote
 import pytest
 import sqlalchemy as sa
 
-from hub.storage.crypto import generate_key_entry
-from hub.testkit.http_server import serve_wsgi
-from hub.testkit.oauth_server import FakeOAuthProvider
-from hub.testkit.plugin_install import assert_installs_alone
-from hub.testkit.sync_pages import sync_page, sync_until_done
+pytest.register_assert_rewrite("hub.testkit")
+
+from hub.provider.session import provider_session  # noqa: E402 - after the rewrite hook, so the test kit's asserts explain themselves
+from hub.storage.crypto import generate_key_entry  # noqa: E402
+from hub.testkit.contract import ConnectorContract, SampleDelivery  # noqa: E402
+from hub.testkit.http_server import serve_wsgi  # noqa: E402
+from hub.testkit.oauth_server import FakeOAuthProvider  # noqa: E402
+from hub.testkit.plugin_install import assert_installs_alone  # noqa: E402
+from hub.testkit.provider_api import FakeProviderAPI, RecordedRequest, quota_exhausted_headers  # noqa: E402
+from hub.testkit.sync_pages import sync_page, sync_until_done  # noqa: E402
 
 __all__ = [
-    "FakeOAuthProvider", "TenantCredentials", "assert_installs_alone", "clean_environ", "host_factory", "make_tenant",
+    "ConnectorContract", "FakeOAuthProvider", "FakeProviderAPI", "RecordedRequest", "SampleDelivery", "TenantCredentials",
+    "assert_installs_alone", "clean_environ", "host_factory", "make_tenant", "provider_session", "quota_exhausted_headers",
     "serve_wsgi", "sync_page", "sync_until_done",
 ]
 
