@@ -25,9 +25,10 @@ import secrets
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import parse_qsl, quote, urlsplit
 
 import pytest
+import requests
 import sqlalchemy as sa
 
 pytest.register_assert_rewrite("hub.testkit")
@@ -43,8 +44,8 @@ from hub.testkit.sync_pages import sync_page, sync_until_done  # noqa: E402
 
 __all__ = [
     "ConnectorContract", "FakeOAuthProvider", "FakeProviderAPI", "RecordedRequest", "SampleDelivery", "TenantCredentials",
-    "assert_installs_alone", "clean_environ", "host_factory", "make_tenant", "provider_session", "quota_exhausted_headers",
-    "serve_wsgi", "sync_page", "sync_until_done",
+    "assert_installs_alone", "clean_environ", "connect_with_oauth", "drain_queues", "host_factory", "make_tenant",
+    "provider_session", "quota_exhausted_headers", "serve_wsgi", "sync_page", "sync_until_done",
 ]
 
 POSTGRES_URL = os.environ.get("HUB_TEST_POSTGRES_URL", "postgresql://127.0.0.1:5432/test")
@@ -333,3 +334,32 @@ def host_factory(connector: str) -> Callable[..., Any]:
         return host
 
     return build
+
+
+def connect_with_oauth(app: Any, tenant: TenantCredentials, connector: str, *, end_user_id: str = "user-1") -> dict[str, str]:
+    """The whole browser connect flow against a fake provider that approves at once; returns the query the
+    browser lands on at `FRONTEND_URL` (`status`, `integration_id` or `error`).
+
+    The connector's `OAUTH_<ID>_AUTHORIZE_URL` / `_TOKEN_URL` must point at a running `FakeOAuthProvider`.
+    """
+    client = app.test_client()
+    session = client.post("/api/connect/sessions", json={"end_user_id": end_user_id}, headers=tenant.headers)
+    assert session.status_code == 201, session.get_data(as_text=True)
+    started = client.get(f"/api/oauth/start/{connector}", query_string={"connect_token": session.json["token"]})
+    assert started.status_code == 302, started.get_data(as_text=True)
+    approved = requests.get(started.headers["Location"], allow_redirects=False, timeout=10)
+    assert approved.status_code == 302, approved.text
+    back = urlsplit(approved.headers["Location"])
+    landed = client.get(back.path, query_string=back.query)
+    assert landed.status_code == 302, landed.get_data(as_text=True)
+    return dict(parse_qsl(urlsplit(landed.headers["Location"]).query))
+
+
+def drain_queues(app: Any, *queues: str) -> int:
+    """Run every queued task of `app` now, in this process (all queues unless named), as `hub worker --drain` does;
+    returns how many ran. After it a test can assert an event is `processed`."""
+    from hub.queue.outbox import QUEUES
+    from hub.queue.queues import current_queues
+
+    with app.app_context():
+        return current_queues().run_pending(list(queues or QUEUES))

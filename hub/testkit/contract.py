@@ -227,7 +227,7 @@ class ConnectorContract:
             assert not self.verifies(host, self.request(delivery, now=now), now=now, secret="")
             try:
                 signed_with_nothing = self.request(delivery, now=now, secret="")
-            except ValueError:
+            except Exception:  # most signers refuse an empty key themselves, each with its own exception
                 continue
             assert not self.verifies(host, signed_with_nothing, now=now, secret="")
 

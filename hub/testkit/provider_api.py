@@ -107,6 +107,12 @@ class FakeProviderAPI:
             self.base_url = base_url
             yield base_url
 
+    @contextmanager
+    def running(self) -> Iterator[FakeProviderAPI]:
+        """Serve the fake; yields the fake itself (what `ConnectorContract.sync_api` returns)."""
+        with self.serve():
+            yield self
+
     def reset(self) -> None:
         """Forget recorded requests and lift any rate limit (for a fake shared by a module's tests)."""
         with self._lock:
