@@ -164,6 +164,9 @@ def test_connect_then_receive_a_signed_delivery_once_and_process_it(hub_app, ten
     assert integration["external_account_id"] == str(USER["id"])
     patched = client.patch(f"/api/integrations/{integration['id']}", headers=tenant.headers, json={"credentials": {"webhook_secret": "s3cret"}})
     assert patched.status_code == 200, patched.json
+    assert patched.json["external_account_id"] == str(USER["id"]), "the account GitHub named stays"
+    tokens = client.patch(f"/api/integrations/{integration['id']}", headers=tenant.headers, json={"credentials": {"access_token": "mine"}})
+    assert tokens.status_code == 400 and "access_token" in tokens.json["detail"]
     path = integration["webhook_url"].removeprefix("http://hub.test")
     body = json.dumps(ISSUE_OPENED).encode()
     headers = {"X-GitHub-Event": "issues", "X-GitHub-Delivery": "guid-9", "Content-Type": "application/json"}
