@@ -7,8 +7,7 @@ from dataclasses import dataclass, field
 import pytest
 from flask import Flask, jsonify, request
 
-from hub.provider.session import provider_session
-from hub.testing import serve_wsgi, sync_page, sync_until_done
+from hub.testing import provider_session, serve_wsgi, sync_page, sync_until_done
 
 API_KEY = "rk_test_51RestrictedKeyOfTheAccount"
 PLATFORM_KEY = "sk_test_51PlatformSecretKey"
