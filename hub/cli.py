@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import click
 from flask import Flask
@@ -183,7 +184,41 @@ def connectors_list() -> None:
         if d["webhook_routing"] in ("app", "both"):
             click.echo(f"{'':<12} app webhook URL: {app_webhook_url(cid)}")
     for broken in plugins.broken:
-        click.echo(f"BROKEN {broken.name}: {broken.error}", err=True)
+        click.echo(f"BROKEN {broken.name}: {broken.error}" + (f" ({broken.where})" if broken.where else ""), err=True)
+
+
+@connectors_group.command("check", help="Load every plugin; exit 1 naming each broken one (file:line and traceback) or each promise a connector does not keep.")
+@with_appcontext
+def connectors_check() -> None:
+    plugins = current_hub().plugins
+    failed = False
+    for broken in plugins.broken:
+        failed = True
+        click.echo(f"BROKEN {broken.name}: {broken.error}" + (f"\n  at {broken.where}" if broken.where else ""), err=True)
+        if broken.traceback:
+            click.echo(broken.traceback.rstrip(), err=True)
+    for cid in sorted(plugins.connectors):
+        problems = plugins.declared_but_missing(cid)
+        failed = failed or bool(problems)
+        for problem in problems:
+            click.echo(f"INCOMPLETE {cid}: {problem}", err=True)
+        if not problems:
+            click.echo(f"ok {cid} ({plugins.describe(cid)['distribution'] or 'not packaged'})")
+    sys.exit(1 if failed else 0)
+
+
+@connectors_group.command("new", help="Write a new connector package NAME (pyproject with the entry point, hooks, tests that pass as written).")
+@click.argument("name")
+@click.option("--directory", "-d", type=click.Path(file_okay=False), default=".", show_default=True, help="Where to create hub-NAME/.")
+def connectors_new(name: str, directory: str) -> None:
+    from hub.scaffold import write_connector_package
+
+    try:
+        written = write_connector_package(name, Path(directory))
+    except ValueError as error:
+        raise click.BadParameter(str(error), param_hint="NAME") from None
+    click.echo(f"wrote {written}")
+    click.echo(f"next: pip install -e '{written}[test]' && pytest {written / 'tests'}")
 
 
 @click.group("tokens", help="OAuth access tokens.")

@@ -47,11 +47,18 @@ class UpdateIntegration(StrictBody):
 
 
 def _check_credentials(connector_id: str, credentials: dict[str, Any]) -> None:
-    info = current_hub().plugins.info(connector_id)
-    unknown = sorted(set(credentials) - set(info.credential_fields))
+    _check_credential_names(connector_id, credentials)
+    _check_required_credentials(connector_id, credentials)
+
+
+def _check_credential_names(connector_id: str, credentials: dict[str, Any]) -> None:
+    unknown = sorted(set(credentials) - set(current_hub().plugins.info(connector_id).credential_fields))
     if unknown:
         raise BadRequest(f"Unknown credential fields for {connector_id}: {', '.join(unknown)}.")
-    missing = [name for name in info.required_credentials if not credentials.get(name)]
+
+
+def _check_required_credentials(connector_id: str, credentials: dict[str, Any]) -> None:
+    missing = [name for name in current_hub().plugins.info(connector_id).required_credentials if not credentials.get(name)]
     if missing:
         raise BadRequest(f"Missing credential fields for {connector_id}: {', '.join(missing)}.")
 
@@ -124,14 +131,19 @@ def update_integration(integration_id: str):  # type: ignore[no-untyped-def]
             raise BadRequest("The connector of this integration is not installed.")
         if not current_hub().plugins.info(connector).credential_fields:
             raise BadRequest("OAuth credentials are replaced by connecting again, not by PATCH.")
+        # Only the posted fields must be the connector's credential fields: an OAuth integration's stored
+        # tokens are not, and a per-integration setting (a webhook secret) merges over them.
+        _check_credential_names(connector, body.credentials)
         stored = service.decrypt_credentials(integration)
         merged = {k: v for k, v in {**stored, **body.credentials}.items() if v is not None}
-        _check_credentials(connector, merged)
-        # New credentials may belong to another account: the provider says which, before anything is written.
-        account = learn_api_key_account(connector, merged)
+        _check_required_credentials(connector, merged)
+        account_change: dict[str, Any] = {}
+        if current_hub().plugins.has_hook(connector, "api_key_account"):
+            # New credentials may belong to another account: the provider says which, before anything is written.
+            account = learn_api_key_account(connector, merged)
+            account_change["external_account_id"] = account.external_account_id if account is not None else None
         integration = service.update_integration_credentials(
-            g.tenant_id, integration_id, merged, expected_version=version,
-            external_account_id=account.external_account_id if account is not None else None,
+            g.tenant_id, integration_id, merged, expected_version=version, **account_change,
         )
     if body.name is not None:
         integration = service.rename_integration(g.tenant_id, integration_id, body.name)

@@ -30,10 +30,11 @@ from typing import Any
 
 import requests
 from hub import hookimpl
+from hub.kit import list_setting
 from hub.types import AccountInfo, ConnectorInfo, HealthResult, NormalizedEvent, OAuthConfig, SyncResult, WebhookRequest
 
 from hub_gmail.accounts import mailbox_id
-from hub_gmail.api import error_reasons, get_profile, raise_for_gmail_error, setting_list, users_me
+from hub_gmail.api import error_reasons, get_profile, raise_for_gmail_error, users_me
 from hub_gmail.errors import GmailApiError
 from hub_gmail.pubsub import push_is_authentic
 from hub_gmail.push import normalize_push
@@ -81,7 +82,7 @@ def oauth_config(settings: Mapping[str, str]) -> OAuthConfig:
     return OAuthConfig(
         authorize_url=AUTHORIZE_URL,
         token_url=TOKEN_URL,
-        scopes=setting_list(settings.get("GMAIL_SCOPES")) or DEFAULT_SCOPES,
+        scopes=list_setting(settings, "GMAIL_SCOPES", default=DEFAULT_SCOPES, separators=", "),
         extra_authorize_params={"access_type": "offline", "prompt": "consent"},
         pkce=True,
         token_endpoint_auth_method="client_secret_post",

@@ -17,6 +17,7 @@ from typing import Any
 
 import requests
 from hub import hookimpl
+from hub.kit import list_setting
 from hub.types import (
     AccountInfo,
     ConnectorInfo,
@@ -47,12 +48,6 @@ DEFAULT_BOT_SCOPES = (
 GRANT_GONE_ERRORS = {"invalid_auth", "not_authed", "account_inactive", "token_revoked", "token_expired"}
 
 
-def _scope_list(raw: str | None) -> tuple[str, ...]:
-    if not raw:
-        return ()
-    return tuple(scope for scope in raw.replace(",", " ").split() if scope)
-
-
 @hookimpl
 def connector_info() -> ConnectorInfo:
     return ConnectorInfo(
@@ -77,13 +72,13 @@ def oauth_config(settings: Mapping[str, str]) -> OAuthConfig:
     refresh must treat as a failed grant.
     """
     extra: dict[str, str] = {}
-    user_scopes = _scope_list(settings.get("SLACK_USER_SCOPES"))
+    user_scopes = list_setting(settings, "SLACK_USER_SCOPES", separators=", ")
     if user_scopes:
         extra["user_scope"] = ",".join(user_scopes)
     return OAuthConfig(
         authorize_url="https://slack.com/oauth/v2/authorize",
         token_url="https://slack.com/api/oauth.v2.access",
-        scopes=_scope_list(settings.get("SLACK_SCOPES")) or DEFAULT_BOT_SCOPES,
+        scopes=list_setting(settings, "SLACK_SCOPES", default=DEFAULT_BOT_SCOPES, separators=", "),
         scope_separator=",",
         extra_authorize_params=extra,
         pkce=False,

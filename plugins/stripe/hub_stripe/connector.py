@@ -12,12 +12,12 @@ for connected accounts), `STRIPE_WEBHOOK_SECRET` (the platform endpoint's
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from typing import Any
 
 import requests
 from hub import hookimpl
+from hub.kit import float_setting
 from hub.types import (
     AccountInfo,
     ConnectorInfo,
@@ -170,13 +170,4 @@ def revoke(session: requests.Session, credentials: Mapping[str, Any], settings: 
 
 
 def _tolerance(settings: Mapping[str, str]) -> float:
-    raw = settings.get("STRIPE_WEBHOOK_TOLERANCE_SECONDS")
-    if not raw:
-        return DEFAULT_TOLERANCE_SECONDS
-    try:
-        tolerance = float(raw)
-    except ValueError:
-        raise StripeConfigurationError("STRIPE_WEBHOOK_TOLERANCE_SECONDS must be a number of seconds") from None
-    if not math.isfinite(tolerance) or tolerance < 0:
-        raise StripeConfigurationError("STRIPE_WEBHOOK_TOLERANCE_SECONDS must be a finite, non-negative number")
-    return tolerance
+    return float_setting(settings, "STRIPE_WEBHOOK_TOLERANCE_SECONDS", default=DEFAULT_TOLERANCE_SECONDS, minimum=0)
