@@ -45,6 +45,7 @@ class Connection:
     oauth: FakeOAuthProvider | None
     tenant: TenantCredentials
     integration_id: str
+    settings: dict[str, Any]
 
     @property
     def prefix(self) -> str:
@@ -119,11 +120,12 @@ def make_connection(make_app: Any) -> Iterator[ConnectionFactory]:
                 stack.enter_context(oauth.serve())
             api = FakeProviderApi(oauth=oauth, api_key=None if oauth else api_key)
             api.base_url = stack.enter_context(serve_wsgi(api))
-            app = make_app(**{**connector_settings(connector, api, oauth), **settings})
+            settings = {**connector_settings(connector, api, oauth), **settings}
+            app = make_app(**settings)
             tenant = make_tenant(app, "Acme")
             integration_id = store_integration(app, tenant, connector, oauth, lifetime=lifetime, credentials=credentials)
             hub_url = stack.enter_context(serve_wsgi(app))
-            return Connection(connector, app, hub_url, api, oauth, tenant, integration_id)
+            return Connection(connector, app, hub_url, api, oauth, tenant, integration_id, settings)
 
         yield build
 

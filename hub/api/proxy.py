@@ -73,7 +73,9 @@ def proxy(integration_id: str, path: str):  # type: ignore[no-untyped-def]
     body = None
     if request.method not in ("GET", "HEAD") or request.content_length or request.headers.get("Transfer-Encoding"):
         limit = int(current_hub().settings["HUB_PROXY_MAX_BYTES"])
-        request.max_content_length = limit
+        # One byte past the limit: werkzeug refuses a chunked body that reaches its bound even when it ends
+        # there; the body itself counts to the limit (hub.provider.proxy_body).
+        request.max_content_length = limit + 1
         body = ReplayableBody(request.stream, request.content_length, limit)
     call = ProxyRequest(
         method=request.method,
