@@ -8,6 +8,7 @@ from hub import connections
 from hub.errors import BadRequest, Conflict, NotFound
 from hub.tenancy.integrations import update_integration_status
 from hub.testing import make_tenant
+from tests.proxy_fixtures import STRIPE_KEY
 
 
 def test_a_session_calls_the_provider_as_the_integration(make_connection):
@@ -88,3 +89,24 @@ def test_another_tenants_integration_is_not_found_and_an_inactive_one_is_a_confl
         with pytest.raises(Conflict):
             stripe.get("v1/balance")
     assert connection.api.seen == []
+
+
+def test_hub_proxy_prints_the_status_and_the_body_never_the_credential(make_connection):
+    from hub.cli import main
+
+    connection = make_connection("stripe")
+    runner = connection.app.test_cli_runner()
+
+    result = runner.invoke(main, args=["proxy", connection.integration_id, "post", "v1/refunds", "--data", "charge=ch_1", "-H", "Content-Type: application/x-www-form-urlencoded"])
+
+    assert result.exit_code == 0, result.output
+    assert "HTTP 201" in result.output and "attempts: 1" in result.output
+    assert '"target": "/v1/refunds"' in result.output
+    assert STRIPE_KEY not in result.output
+    assert connection.api.seen[-1].headers["Content-Type"] == "application/x-www-form-urlencoded"
+
+    missing = runner.invoke(main, args=["proxy", "no-such-integration", "GET", "v1/balance"])
+    assert missing.exit_code != 0 and "404" in missing.output
+    escaped = runner.invoke(main, args=["proxy", connection.integration_id, "GET", "../admin"])
+    assert escaped.exit_code != 0 and "400" in escaped.output
+    assert len(connection.api.seen) == 1

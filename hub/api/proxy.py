@@ -65,7 +65,7 @@ def _streamed(upstream: object) -> Iterator[bytes]:
 
 
 # merge_slashes is off: werkzeug would otherwise answer `//host` with a redirect instead of the 400 it deserves.
-@blueprint.route("/api/integrations/<integration_id>/proxy<remainder:path>", methods=list(METHODS), merge_slashes=False)
+@blueprint.route("/api/integrations/<integration_id>/proxy/<remainder:path>", methods=list(METHODS), merge_slashes=False)
 def proxy(integration_id: str, path: str):  # type: ignore[no-untyped-def]
     g.tenant_id = authenticate_api_key()
     retries = parse_hub_retries(request.headers.get("Hub-Retries"))
