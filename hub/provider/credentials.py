@@ -64,11 +64,16 @@ def fresh_credentials(tenant_id: str, integration_id: str) -> dict[str, Any]:
     (the refresh must not hold it across a provider call).
     """
     integration, credentials = get_integration_with_credentials(tenant_id, integration_id)
+    return fresh_credentials_of(integration, credentials)
+
+
+def fresh_credentials_of(integration: Integration, credentials: dict[str, Any]) -> dict[str, Any]:
+    """`fresh_credentials` for a row the caller already read with its credentials (one read fewer on a hot path)."""
     if integration.status == "needs_reauth":
         raise ReauthorizationRequired("The integration needs to be connected again.")
     if not _expires_within(integration.token_expires_at, REFRESH_MARGIN):
         return credentials
-    credentials, _refreshed = refresh_credentials(tenant_id, integration_id, margin=REFRESH_MARGIN)
+    credentials, _refreshed = refresh_credentials(integration.tenant_id, integration.id, margin=REFRESH_MARGIN)
     return credentials
 
 

@@ -33,12 +33,12 @@ from urllib3.exceptions import NewConnectionError
 
 from hub.errors import BadRequest, Conflict, ProviderTimeout, ProviderUnreachable
 from hub.metrics import PROXY_REQUESTS, PROXY_SECONDS
-from hub.provider.credentials import fresh_credentials, refresh_credentials
+from hub.provider.credentials import fresh_credentials_of, refresh_credentials
 from hub.provider.proxy_body import ReplayableBody
 from hub.provider.proxy_request import build_target_url, outgoing_headers, parse_retry_after
 from hub.runtime import current_hub
 from hub.storage.models import db
-from hub.tenancy.integrations import get_integration_by_id
+from hub.tenancy.integrations import get_integration_with_credentials
 from hub.types import ProxyConfig
 
 log = logging.getLogger(__name__)
@@ -136,7 +136,7 @@ def forward(tenant_id: str, integration_id: str, call: ProxyRequest) -> ProxyAns
     method = call.method.upper()
     if method not in METHODS:
         raise BadRequest(f"The proxy does not forward {method}.")
-    integration = get_integration_by_id(tenant_id, integration_id)
+    integration, stored_credentials = get_integration_with_credentials(tenant_id, integration_id)
     connector, status = integration.connector, integration.status
     if connector not in current_hub().plugins.connectors:
         raise BadRequest(f"The {connector} connector is not installed.")
@@ -146,7 +146,7 @@ def forward(tenant_id: str, integration_id: str, call: ProxyRequest) -> ProxyAns
         db.session.commit()
         raise Conflict(f"The integration is {status}; only an active integration can be used.")
     current_hub().rate_limits.limit_proxy(integration_id)
-    credentials = fresh_credentials(tenant_id, integration_id)
+    credentials = fresh_credentials_of(integration, stored_credentials)
     db.session.commit()  # no transaction stays open while the provider is called
 
     config = _connector_config(connector, credentials)
