@@ -9,16 +9,20 @@ integration created through its API and `STRIPE_API_BASE_URL` pointing at
 the fake. wrk (get.lua) then sends `GET /v1/charges` for `--seconds`:
 
 1. direct: to the fake provider, with the integration's key;
-2. proxied: to `/api/integrations/<id>/proxy/v1/charges`, with the tenant's hub key.
+2. proxied: to `/api/integrations/<id>/proxy/v1/charges`, with the tenant's hub key;
+3. for scale, `GET /api/integrations/<id>` on the same hub: the least an
+   authenticated call of the hub costs (API key, one row), with no provider behind it.
 
 Figures: requests/s of each, the ratio proxied/direct (goal >= 0.5), the
-latency each adds at p50 and p99 (goal: p50 + 3 ms at most), errors.
+latency the proxy adds at p50 and p99 (goal: p50 + 3 ms at most), errors,
+and the CPU the server under test spent per request.
 Then one `--download-mib` download through the proxy, read as a stream:
 the growth of each hub worker's peak RSS (VmHWM, reset before the download
 where the kernel allows it) over its resident set before (goal <= 16 MiB).
 
-The hub runs with HUB_PROXY_RATE_LIMIT=off (the default, 6000/minute per
-integration, would answer 429 to most of this load) and otherwise its defaults.
+The hub runs with HUB_PROXY_RATE_LIMIT=off and HUB_TENANT_RATE_LIMIT=off
+(their defaults would answer 429 to most of this load, which goes to one
+integration of one tenant) and otherwise its defaults, INFO logging included.
 """
 
 from __future__ import annotations
@@ -42,6 +46,7 @@ from common import (  # noqa: E402
     hub_env,
     machine,
     migrate_and_create_tenant,
+    cpu_seconds,
     peak_rss_mib,
     print_table,
     redis_prefix,
@@ -55,6 +60,18 @@ from loadgen import WRK_CONNECTIONS, WRK_THREADS, wrk_binary  # noqa: E402
 BENCH = Path(__file__).resolve().parent
 GET_SCRIPT = BENCH / "get.lua"
 MIB = 1024 * 1024
+
+
+def server_cpu(master: int) -> float:
+    return sum(cpu_seconds(pid) or 0.0 for pid in [master, *worker_pids(master)])
+
+
+def measured(url: str, headers: dict[str, str], seconds: float, master: int) -> dict:
+    """One wrk run, with the CPU the server (gunicorn master and workers) spent per request."""
+    before = server_cpu(master)
+    result = run_wrk_get(url, headers, seconds)
+    result["server_cpu_ms_per_request"] = round(1000 * (server_cpu(master) - before) / max(1, result["requests"]), 3)
+    return result
 
 
 def run_wrk_get(url: str, headers: dict[str, str], seconds: float) -> dict:
@@ -122,13 +139,13 @@ def main() -> None:
         provider_port = free_port()
         provider_url = f"http://127.0.0.1:{provider_port}"
         provider_env = {**os.environ, "PYTHONPATH": str(BENCH)}
-        with gunicorn("fake_provider_app:app", provider_env, provider_port, Path(folder) / "provider.log", ready_path="/healthz") as _provider:
+        with gunicorn("fake_provider_app:app", provider_env, provider_port, Path(folder) / "provider.log", ready_path="/healthz") as provider:
             direct_headers = {"Authorization": f"Bearer {API_KEY}"}
             run_wrk_get(f"{provider_url}/v1/charges", direct_headers, args.warmup)
-            direct = run_wrk_get(f"{provider_url}/v1/charges", direct_headers, args.seconds)
+            direct = measured(f"{provider_url}/v1/charges", direct_headers, args.seconds, provider.pid)
 
             with scratch_database() as database_url, redis_prefix() as prefix:
-                env = hub_env(database_url, prefix, folder, HUB_PROXY_RATE_LIMIT="off", STRIPE_API_BASE_URL=provider_url)
+                env = hub_env(database_url, prefix, folder, HUB_PROXY_RATE_LIMIT="off", HUB_TENANT_RATE_LIMIT="off", STRIPE_API_BASE_URL=provider_url)
                 _tenant_id, hub_key = migrate_and_create_tenant(env)
                 hub_port = free_port()
                 hub_url = f"http://127.0.0.1:{hub_port}"
@@ -140,16 +157,19 @@ def main() -> None:
                         timeout=30,
                     )
                     created.raise_for_status()
-                    proxy_base = f"{hub_url}/api/integrations/{created.json()['id']}/proxy"
+                    integration_url = f"{hub_url}/api/integrations/{created.json()['id']}"
+                    proxy_base = f"{integration_url}/proxy"
                     hub_headers = {"Authorization": f"Bearer {hub_key}"}
                     run_wrk_get(f"{proxy_base}/v1/charges", hub_headers, args.warmup)
-                    proxied = run_wrk_get(f"{proxy_base}/v1/charges", hub_headers, args.seconds)
+                    proxied = measured(f"{proxy_base}/v1/charges", hub_headers, args.seconds, hub.pid)
+                    hub_floor = measured(integration_url, hub_headers, args.seconds, hub.pid)
                     memory = download_memory(f"{proxy_base}/big", hub_headers, args.download_mib * MIB, worker_pids(hub.pid))
 
     report = {
         "machine": machine(),
         "direct": direct,
         "proxied": proxied,
+        "hub_get_integration": hub_floor,
         "ratio": round(proxied["requests_per_second"] / direct["requests_per_second"], 3) if direct["requests_per_second"] else None,
         "added_p50_ms": round(proxied["p50_ms"] - direct["p50_ms"], 2),
         "added_p99_ms": round(proxied["p99_ms"] - direct["p99_ms"], 2),
@@ -157,7 +177,8 @@ def main() -> None:
         "goals": {"ratio_at_least": 0.5, "added_p50_ms_at_most": 3.0, "worker_peak_growth_mib_at_most": 16},
         "wrk": {"connections": WRK_CONNECTIONS, "threads": WRK_THREADS},
     }
-    print_table("GET /v1/charges", [{"path": "direct", **direct}, {"path": "proxied", **proxied}], ["path", "requests_per_second", "p50_ms", "p90_ms", "p99_ms", "errors"])
+    rows = [{"path": "direct", **direct}, {"path": "proxied", **proxied}, {"path": "hub GET integration", **hub_floor}]
+    print_table("GET /v1/charges", rows, ["path", "requests_per_second", "p50_ms", "p90_ms", "p99_ms", "errors", "server_cpu_ms_per_request"])
     print(f"\nratio {report['ratio']}  added p50 {report['added_p50_ms']} ms  added p99 {report['added_p99_ms']} ms")
     print(f"{memory['download_mib']} MiB download: worker peak grew {memory['worker_peak_growth_mib']} MiB")
     write_results("proxy", report)
