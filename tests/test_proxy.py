@@ -13,8 +13,10 @@ import socket
 import pytest
 import requests
 
-from hub.tenancy.integrations import update_integration_status
+from hub import hookimpl
+from hub.tenancy.integrations import create_integration, update_integration_status
 from hub.testing import make_tenant
+from hub.types import ConnectorInfo
 from tests.proxy_fixtures import CONNECTED_ACCOUNT, PLATFORM_KEY, STRIPE_KEY
 
 OAUTH_CONNECTORS = ("gmail", "slack")
@@ -443,3 +445,35 @@ def test_each_call_is_counted(connection):
     connection.call("GET", "v1/things")
     assert REGISTRY.get_sample_value("hub_proxy_requests_total", labels) == before + 1
     assert REGISTRY.get_sample_value("hub_proxy_seconds_count", {"connector": connection.connector}) >= 1
+
+
+class _NoApiConnector:
+    """A connector that has no API to proxy to (no proxy_config hook)."""
+
+    @hookimpl
+    def connector_info(self) -> ConnectorInfo:
+        return ConnectorInfo(display_name="No API", auth_kind="api_key", credential_fields={"api_key": "a key"})
+
+
+def test_a_connector_without_an_api_base_url_is_400(make_connection):
+    connection = make_connection("stripe")
+    connection.app.extensions["hub"].plugins.register_connector("noapi", _NoApiConnector())
+    with connection.app.app_context():
+        integration_id = create_integration(connection.tenant.id, connector="noapi", name="n", credentials={"api_key": "k"}).id
+
+    response = requests.get(f"{connection.hub_url}/api/integrations/{integration_id}/proxy/v1/things", headers=connection.tenant.headers, timeout=30)
+
+    assert "no API base URL" in problem_of(response, 400)["detail"]
+
+
+@pytest.mark.parametrize("connector", OAUTH_CONNECTORS)
+def test_a_token_endpoint_that_fails_is_503_and_the_provider_is_not_called(make_connection, connector):
+    connection = make_connection(connector, lifetime=60)
+    connection.oauth.token_error_status = 500
+
+    response = connection.call("GET", "v1/things")
+
+    assert problem_of(response, 503)["title"] == "Token refresh failed"
+    assert connection.api.seen == []
+    integration, _ = connection.stored()
+    assert integration.status == "active"
