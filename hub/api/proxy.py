@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+import requests
 from flask import Blueprint, Response, g, request
 from werkzeug.routing import BaseConverter
 
@@ -57,11 +58,12 @@ def _raw_target() -> str:
     return raw
 
 
-def _streamed(upstream: object) -> Iterator[bytes]:
+def _streamed(upstream: requests.Response) -> Iterator[bytes]:
+    """The provider's body as it arrives, raw: a caller that leaves early closes the provider's connection too."""
     try:
-        yield from upstream.raw.stream(CHUNK_BYTES, decode_content=False)  # type: ignore[attr-defined]
+        yield from upstream.raw.stream(CHUNK_BYTES, decode_content=False)
     finally:
-        upstream.close()  # type: ignore[attr-defined]
+        upstream.close()
 
 
 # merge_slashes is off: werkzeug would otherwise answer `//host` with a redirect instead of the 400 it deserves.
