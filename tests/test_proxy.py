@@ -301,7 +301,10 @@ def test_invalid_grant_after_a_provider_401_is_409(make_connection, connector):
     connection.oauth.tokens[before["access_token"]].expires_at = 0
     connection.oauth.token_error = "invalid_grant"
 
-    assert problem_of(connection.call("GET", "v1/things"), 409)
+    response = connection.call("GET", "v1/things")
+
+    assert problem_of(response, 409)
+    assert response.headers["Hub-Proxy-Attempts"] == "1"
     integration, _ = connection.stored()
     assert integration.status == "needs_reauth"
     assert len(connection.api.seen) == 1

@@ -31,7 +31,7 @@ from typing import Any
 import requests
 from urllib3.exceptions import NewConnectionError
 
-from hub.errors import BadRequest, Conflict, ProviderTimeout, ProviderUnreachable
+from hub.errors import BadRequest, Conflict, HubError, ProviderTimeout, ProviderUnreachable
 from hub.metrics import PROXY_REQUESTS, PROXY_SECONDS
 from hub.provider.credentials import fresh_credentials_of, refresh_credentials
 from hub.provider.proxy_body import ReplayableBody
@@ -227,6 +227,11 @@ def forward(tenant_id: str, integration_id: str, call: ProxyRequest) -> ProxyAns
             rejected = str(credentials["access_token"])
             try:
                 credentials, _ = refresh_credentials(tenant_id, integration_id, rejected_token=rejected)
+            except HubError as error:
+                response.close()
+                finish("refresh-failed", error.status)
+                error.extra.setdefault("headers", {})["Hub-Proxy-Attempts"] = str(attempts)
+                raise
             except BaseException:
                 response.close()
                 raise
