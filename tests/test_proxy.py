@@ -17,7 +17,7 @@ from hub import hookimpl
 from hub.tenancy.integrations import create_integration, update_integration_status
 from hub.testing import make_tenant
 from hub.types import ConnectorInfo
-from tests.proxy_fixtures import CONNECTED_ACCOUNT, PLATFORM_KEY, STRIPE_KEY
+from tests.proxy_fixtures import CONNECTED_ACCOUNT, CONNECTORS, PLATFORM_KEY, STRIPE_KEY
 
 OAUTH_CONNECTORS = ("gmail", "slack")
 AUTH_OF = {"gmail": "Bearer fake-at-", "slack": "Bearer fake-at-", "stripe": f"Bearer {STRIPE_KEY}"}
@@ -398,8 +398,9 @@ def test_a_post_is_retried_after_a_429(make_connection):
     assert response.headers["Hub-Proxy-Attempts"] == "2"
 
 
-def test_a_provider_that_does_not_answer_in_time_is_504(make_connection):
-    connection = make_connection("gmail", HUB_PROXY_TIMEOUT_SECONDS=0.5)
+@pytest.mark.parametrize("connector", CONNECTORS)
+def test_a_provider_that_does_not_answer_in_time_is_504(make_connection, connector):
+    connection = make_connection(connector, HUB_PROXY_TIMEOUT_SECONDS=0.5)
 
     response = connection.call("GET", "slow", params={"seconds": "3"}, headers={"Hub-Retries": "2"})
 
@@ -413,8 +414,10 @@ def closed_port() -> int:
         return sock.getsockname()[1]
 
 
-def test_a_provider_that_refuses_the_connection_is_502(make_connection):
-    connection = make_connection("stripe", STRIPE_API_BASE_URL=f"http://127.0.0.1:{closed_port()}")
+@pytest.mark.parametrize("connector", CONNECTORS)
+def test_a_provider_that_refuses_the_connection_is_502(make_connection, connector):
+    nowhere = f"http://127.0.0.1:{closed_port()}" + BASE_PATH[connector]
+    connection = make_connection(connector, **{f"{connector.upper()}_API_BASE_URL": nowhere})
 
     response = connection.call("GET", "v1/charges", headers={"Hub-Retries": "2"})
 
