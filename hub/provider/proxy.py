@@ -15,6 +15,13 @@ it ends within `HUB_PROXY_TIMEOUT_SECONDS`.
 The answer is the provider's `requests.Response`, opened with `stream=True`
 and not yet read, so the caller streams the body (raw bytes, nothing
 decompressed) and closes it. Redirects are never followed: a 3xx is an answer.
+
+Why not `provider_call`'s session: the proxy keeps a connection pool per
+thread (one TCP connection per call would halve its rate), sends only the
+headers the caller and the connector give (that session adds the access
+token to every request, which a Stripe Connect call must not carry), and
+must see a 401 to refresh and retry. The rule `provider_call` keeps is kept
+here too: fresh credentials, then `end_transaction`, then the provider.
 """
 
 from __future__ import annotations
@@ -33,11 +40,11 @@ from urllib3.exceptions import NewConnectionError
 
 from hub.errors import BadRequest, Conflict, HubError, ProviderTimeout, ProviderUnreachable
 from hub.metrics import PROXY_REQUESTS, PROXY_SECONDS
+from hub.provider.calls import end_transaction
 from hub.provider.credentials import fresh_credentials_of, refresh_credentials
 from hub.provider.proxy_body import ReplayableBody
 from hub.provider.proxy_request import build_target_url, outgoing_headers, parse_retry_after
 from hub.runtime import current_hub
-from hub.storage.models import db
 from hub.tenancy.integrations import get_integration_with_credentials
 from hub.types import ProxyConfig
 
@@ -143,11 +150,11 @@ def forward(tenant_id: str, integration_id: str, call: ProxyRequest) -> ProxyAns
     if not current_hub().plugins.has_hook(connector, "proxy_config"):
         raise BadRequest(f"The {connector} connector has no API base URL to proxy to.")
     if status != "active":
-        db.session.commit()
+        end_transaction()
         raise Conflict(f"The integration is {status}; only an active integration can be used.")
     current_hub().rate_limits.limit_proxy(integration_id)
     credentials = fresh_credentials_of(integration, stored_credentials)
-    db.session.commit()  # no transaction stays open while the provider is called
+    end_transaction()
 
     config = _connector_config(connector, credentials)
     url = build_target_url(config.base_url, call.raw_path, call.raw_query, config.query)
@@ -236,7 +243,7 @@ def forward(tenant_id: str, integration_id: str, call: ProxyRequest) -> ProxyAns
                 response.close()
                 raise
             finally:
-                db.session.commit()
+                end_transaction()
             renewed = str(credentials.get("access_token") or "")
             if not hmac.compare_digest(renewed.encode(), rejected.encode()):
                 response.close()
