@@ -35,7 +35,7 @@ from urllib.parse import quote
 import requests
 
 from hub.errors import BadRequest
-from hub.provider.proxy import ProxyRequest, forward
+from hub.provider.proxy import ProxyRequest, connector_config, forward
 from hub.provider.proxy_body import ReplayableBody
 from hub.provider.proxy_request import parse_hub_retries
 from hub.runtime import current_hub
@@ -155,7 +155,5 @@ class ConnectionSession(requests.Session):
 def session(tenant_id: str, integration_id: str) -> ConnectionSession:
     """A session bound to the integration's provider API; another tenant's integration is NotFound, as everywhere."""
     integration = get_integration_by_id(tenant_id, integration_id)
-    config = current_hub().plugins.proxy_config(integration.connector, credentials=decrypt_credentials(integration))
-    if config is None:
-        raise BadRequest(f"The {integration.connector} connector has no API base URL to proxy to.")
+    config = connector_config(integration.connector, decrypt_credentials(integration))
     return ConnectionSession(tenant_id, integration_id, config.base_url)

@@ -483,3 +483,12 @@ def test_a_token_endpoint_that_fails_is_503_and_the_provider_is_not_called(make_
     assert connection.api.seen == []
     integration, _ = connection.stored()
     assert integration.status == "active"
+
+
+def test_a_connect_integration_without_the_platform_key_is_503_not_500(make_connection):
+    connection = make_connection("stripe", credentials={"stripe_user_id": CONNECTED_ACCOUNT}, OAUTH_STRIPE_CLIENT_SECRET="")
+
+    response = connection.call("GET", "v1/balance")
+
+    assert problem_of(response, 503)["title"] == "Connector not configured"
+    assert connection.api.seen == []

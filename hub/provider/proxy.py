@@ -38,7 +38,7 @@ from typing import Any
 import requests
 from urllib3.exceptions import NewConnectionError
 
-from hub.errors import BadRequest, Conflict, HubError, ProviderTimeout, ProviderUnreachable
+from hub.errors import BadRequest, Conflict, ConnectorNotConfigured, HubError, ProviderTimeout, ProviderUnreachable
 from hub.metrics import PROXY_REQUESTS, PROXY_SECONDS
 from hub.provider.calls import end_transaction
 from hub.provider.credentials import fresh_credentials_of, refresh_credentials
@@ -103,8 +103,15 @@ def _settings() -> dict[str, Any]:
     return current_hub().settings
 
 
-def _connector_config(connector: str, credentials: dict[str, Any]) -> ProxyConfig:
-    config = current_hub().plugins.proxy_config(connector, credentials=credentials)
+def connector_config(connector: str, credentials: dict[str, Any]) -> ProxyConfig:
+    """The connector's `proxy_config`; a connector that fails to give one is not configured (503), never a 500."""
+    try:
+        config = current_hub().plugins.proxy_config(connector, credentials=credentials)
+    except HubError:
+        raise
+    except Exception as error:
+        log.error("connector %s could not give its proxy configuration: %s", connector, type(error).__name__)
+        raise ConnectorNotConfigured(f"The {connector} connector is not configured to reach its API.") from None
     if config is None:
         raise BadRequest(f"The {connector} connector has no API base URL to proxy to.")
     return config
@@ -156,7 +163,7 @@ def forward(tenant_id: str, integration_id: str, call: ProxyRequest) -> ProxyAns
     credentials = fresh_credentials_of(integration, stored_credentials)
     end_transaction()
 
-    config = _connector_config(connector, credentials)
+    config = connector_config(connector, credentials)
     url = build_target_url(config.base_url, call.raw_path, call.raw_query, config.query)
     caller_headers = list(call.headers)
     headers = outgoing_headers(caller_headers, config.headers, connector_removes=config.reserved_headers)
@@ -247,7 +254,7 @@ def forward(tenant_id: str, integration_id: str, call: ProxyRequest) -> ProxyAns
             renewed = str(credentials.get("access_token") or "")
             if not hmac.compare_digest(renewed.encode(), rejected.encode()):
                 response.close()
-                config = _connector_config(connector, credentials)
+                config = connector_config(connector, credentials)
                 headers = outgoing_headers(caller_headers, config.headers, connector_removes=config.reserved_headers)
                 continue
         elif code in RETRIED_STATUSES and _may_retry(method, status=code, not_sent=False, idempotent_by_key=idempotent_by_key):
