@@ -492,3 +492,15 @@ def test_a_connect_integration_without_the_platform_key_is_503_not_500(make_conn
 
     assert problem_of(response, 503)["title"] == "Connector not configured"
     assert connection.api.seen == []
+
+
+def test_a_deleted_integration_is_not_found_and_a_revoked_one_is_409(make_connection):
+    deleted = make_connection("stripe")
+    assert requests.delete(f"{deleted.hub_url}/api/integrations/{deleted.integration_id}", headers=deleted.tenant.headers, timeout=30).status_code == 204
+    assert problem_of(deleted.call("GET", "v1/balance"), 404)
+
+    revoked = make_connection("slack")
+    with revoked.app.app_context():
+        update_integration_status(revoked.tenant.id, revoked.integration_id, "revoked")
+    assert "revoked" in problem_of(revoked.call("GET", "auth.test"), 409)["detail"]
+    assert deleted.api.seen == [] and revoked.api.seen == []
