@@ -132,7 +132,7 @@ def _may_retry(method: str, *, status: int | None, not_sent: bool, idempotent_by
 
 
 def _backoff(retry_number: int) -> float:
-    """Full jitter: a random wait up to an exponentially growing cap."""
+    """Equal jitter: between half and all of an exponentially growing cap, so callers refused together spread out."""
     cap = min(BACKOFF_MAX_SECONDS, BACKOFF_FIRST_SECONDS * (2**retry_number))
     return random.uniform(cap / 2, cap)
 
