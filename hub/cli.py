@@ -318,8 +318,45 @@ def metrics_serve() -> None:
         raise click.ClickException(str(error)) from None
 
 
+@click.command("proxy", help="Call the provider's API as an integration (debugging a connection); prints the status and the body, never a credential.")
+@click.argument("integration_id")
+@click.argument("method", type=click.Choice(["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"], case_sensitive=False))
+@click.argument("path")
+@click.option("--data", "-d", default=None, help="Request body; @FILE reads it from a file.")
+@click.option("--header", "-H", "headers", multiple=True, help="A request header, 'Name: value' (repeatable).")
+@click.option("--retries", type=click.IntRange(0, 10), default=0, show_default=True, help="Hub-Retries for this call.")
+@with_appcontext
+def proxy_command(integration_id: str, method: str, path: str, data: str | None, headers: tuple[str, ...], retries: int) -> None:
+    from hub import connections
+    from hub.errors import HubError
+    from hub.tenancy.integrations import tenant_of_integration
+
+    _require_keys_that_open_stored_data()
+    sent_headers = {"Hub-Retries": str(retries)}
+    for header in headers:
+        name, separator, value = header.partition(":")
+        if not separator or not name.strip():
+            raise click.BadParameter(f"expected 'Name: value', got {header!r}", param_hint="--header")
+        sent_headers[name.strip()] = value.strip()
+    body: bytes | None = None
+    if data is not None:
+        body = Path(data[1:]).read_bytes() if data.startswith("@") else data.encode("utf-8")
+    try:
+        session = connections.session(tenant_of_integration(integration_id), integration_id)
+        response = session.request(method.upper(), path, data=body, headers=sent_headers)
+    except HubError as error:
+        raise click.ClickException(f"{error.status} {error.title}: {error.detail}") from None
+    click.echo(f"HTTP {response.status_code} {response.reason or ''}".rstrip() + f"  (attempts: {response.proxy_attempts})", err=True)
+    click.echo(response.content.decode("utf-8", errors="replace"), nl=False)
+    if response.content and not response.content.endswith(b"\n"):
+        click.echo()
+    if response.status_code >= 400:
+        sys.exit(1)
+
+
 COMMANDS = (
     db_group, serve_command, tenants_group, keys_group, connectors_group, tokens_group, worker_command, events_group, metrics_group,
+    proxy_command,
 )
 for _command in COMMANDS:
     main.add_command(_command)

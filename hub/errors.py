@@ -92,6 +92,18 @@ class ProviderUnavailable(ServiceUnavailable):
     title, slug = "Provider unavailable", "provider-unavailable"
 
 
+class ProviderUnreachable(HubError):
+    """The proxy could not reach the provider (refused, reset, name not found): a 502, as a gateway says it."""
+
+    status, title, slug = 502, "Bad gateway", "provider-unreachable"
+
+
+class ProviderTimeout(HubError):
+    """The provider did not answer a proxied call within `HUB_PROXY_TIMEOUT_SECONDS`."""
+
+    status, title, slug = 504, "Gateway timeout", "provider-timeout"
+
+
 class ConnectorNotConfigured(ServiceUnavailable):
     title, slug = "Connector not configured", "connector-not-configured"
 

@@ -30,6 +30,7 @@ from hub.types import (
     HealthResult,
     NormalizedEvent,
     OAuthConfig,
+    ProxyConfig,
     SyncResult,
     WebhookRequest,
     WebhookResponse,
@@ -198,6 +199,24 @@ def renew_subscription(  # type: ignore[empty-body]
     :param credentials: the integration's decrypted credentials.
     :param settings: the connector's own settings.
     :returns: credential fields to merge into the stored credentials (such as the watch's expiry), or None.
+    """
+
+
+@hookspec
+def proxy_config(credentials: Mapping[str, Any], settings: Mapping[str, str]) -> ProxyConfig | None:  # type: ignore[empty-body]
+    """Where the proxy sends an integration's calls and how it authenticates them.
+
+    Called for every proxied call (`/api/integrations/<id>/proxy/...` and
+    `hub.connections.session`), and again after the hub refreshed a token
+    that the provider refused with 401. The hub builds the URL, checks it
+    stays under `base_url`, strips the caller's credentials and adds the
+    headers returned here; the connector never sees the caller's request.
+
+    :param credentials: the integration's decrypted credentials, with an access token that is not about to expire.
+    :param settings: the connector's own settings (read `<ID>_API_BASE_URL` here).
+    :returns: a `ProxyConfig` (base URL, authentication headers and query
+        parameters, reserved headers, whether `Idempotency-Key` is honoured),
+        or None when the connector has no API to proxy to (the caller gets 400).
     """
 
 

@@ -34,6 +34,7 @@ from hub.types import (
     HealthResult,
     NormalizedEvent,
     OAuthConfig,
+    ProxyConfig,
     SyncResult,
     WebhookRequest,
     WebhookResponse,
@@ -262,6 +263,12 @@ class PluginHost:
     def renew_subscription(self, connector_id: str, *, session: Any, credentials: Mapping[str, Any]) -> dict[str, Any] | None:
         return self._call(connector_id, "renew_subscription", session=session, credentials=credentials, settings=self.settings_for(connector_id))
 
+    def proxy_config(self, connector_id: str, *, credentials: Mapping[str, Any]) -> ProxyConfig | None:
+        config = self._call(connector_id, "proxy_config", credentials=credentials, settings=self.settings_for(connector_id))
+        if config is not None and not isinstance(config, ProxyConfig):
+            raise PluginError(f"connector {connector_id} proxy_config did not return a ProxyConfig")
+        return config
+
     def process_event(self, event: Mapping[str, Any]) -> None:
         """Run every processor; the first exception propagates so the event retries."""
         self.pm.hook.process_event(event=event)
@@ -313,6 +320,7 @@ class PluginHost:
                 "sync": info.supports_sync and connector.supports("sync"),
                 "revoke": info.supports_revoke and connector.supports("revoke"),
                 "health_check": info.supports_health_check and connector.supports("check_health"),
+                "proxy": connector.supports("proxy_config"),
             },
             "distribution": connector.distribution,
         }

@@ -44,6 +44,41 @@ TOO_LARGE = {"413": _problem("Body over HUB_MAX_REQUEST_BYTES")}
 AUTH_ERRORS = {"401": _problem("Missing or invalid API key"), **COMMON_ERRORS}
 
 
+def _proxy_operation(method: str, with_body: bool) -> dict[str, Any]:
+    """One method of the proxy: the provider's answer passes through whatever it is; the hub's own errors are problems."""
+    operation: dict[str, Any] = {
+        "operationId": f"proxy{method.title()}",
+        "summary": f"{method.upper()} the provider's API as the integration",
+        "description": (
+            "Sends the call to the connector's API base URL + `/{path}` with the query string, body and safe headers, "
+            "adding the integration's authentication; the provider's status, headers (minus hop-by-hop, cookies and "
+            "origin headers) and raw body come back unchanged, with `Hub-Proxy-Attempts`. Redirects are not followed."
+        ),
+        "security": BEARER,
+        "parameters": [
+            {"name": "Hub-Retries", "in": "header", "required": False, "schema": {"type": "integer", "minimum": 0, "maximum": 10},
+             "description": "Retries of 429, 502, 503, 504 and connection failures (POST and PATCH: only when the provider surely did not act)."},
+        ],
+        "responses": {
+            "default": {
+                "description": "The provider's answer, unchanged",
+                "headers": {"Hub-Proxy-Attempts": {"schema": {"type": "integer"}, "description": "Requests the hub sent to get this answer"}},
+                "content": {"*/*": {"schema": {}}},
+            },
+            "400": _problem("A path that leaves the base URL, a bad Hub-Retries, or a connector without an API base URL"),
+            "404": _problem("No such integration (another tenant's too)"),
+            "409": _problem("The integration is not active (needs_reauth, revoked, disabled)"),
+            "413": _problem("Body over HUB_PROXY_MAX_BYTES"),
+            "502": _problem("The provider could not be reached"),
+            "504": _problem("The provider did not answer within HUB_PROXY_TIMEOUT_SECONDS"),
+            **AUTH_ERRORS,
+        },
+    }
+    if with_body:
+        operation["requestBody"] = {"required": False, "content": {"*/*": {"schema": {}}}}
+    return operation
+
+
 def _path_id(name: str) -> dict[str, Any]:
     return {"name": name, "in": "path", "required": True, "schema": ID}
 
@@ -397,6 +432,11 @@ def build_document() -> dict[str, Any]:
                     "security": BEARER,
                     "responses": {"204": {"description": "Deleted (soft)"}, "400": _problem("Bad query"), "404": _problem("Not found"), **AUTH_ERRORS},
                 },
+            },
+            "/api/integrations/{integration_id}/proxy/{path}": {
+                "parameters": [*integration_id, {"name": "path", "in": "path", "required": True, "schema": {"type": "string"},
+                                                 "description": "The provider's path, relative to the connector's API base URL"}],
+                **{method: _proxy_operation(method, with_body=method not in ("get", "delete")) for method in ("get", "post", "put", "patch", "delete")},
             },
             "/api/integrations/{integration_id}/sync": {
                 "parameters": integration_id,

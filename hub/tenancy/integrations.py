@@ -104,6 +104,16 @@ def get_integration_by_id(tenant_id: str, integration_id: str, *, include_delete
     return integration
 
 
+def tenant_of_integration(integration_id: str) -> str:
+    """The tenant a live integration belongs to: for operators' commands, which name an integration by id alone."""
+    tenant_id = db.session.execute(
+        sa.select(Integration.tenant_id).where(Integration.id == integration_id, Integration.deleted_at.is_(None))
+    ).scalar_one_or_none()
+    if tenant_id is None:
+        raise NotFound("No such integration")
+    return tenant_id
+
+
 def decrypt_credentials(integration: Integration) -> dict[str, Any]:
     return open_credentials(integration.tenant_id, integration.id, integration.credentials_ciphertext)
 

@@ -203,6 +203,30 @@ class FakeOAuthProvider:
         fields = {name: value if isinstance(value, str) else str(value) for name, value in (answer.get_json() or {}).items()}
         return Response(urlencode(fields), status=answer.status_code, content_type="application/x-www-form-urlencoded")
 
+    def issue_grant(self, *, lifetime: int | None = None, account: str | None = None) -> dict[str, Any]:
+        """A token response for a grant the test did not walk through the browser for (an integration stored directly)."""
+        token = self._generate_token("authorization_code", self._client(), scope=" ".join(self.scopes))
+        if lifetime is not None:
+            token["expires_in"] = lifetime
+        record = _Token(
+            access_token=token["access_token"],
+            refresh_token=token.get("refresh_token"),
+            client_id=self.client_id,
+            scope=token.get("scope", ""),
+            account=account or self.account_id,
+            expires_at=time.time() + int(token["expires_in"]),
+        )
+        self.tokens[record.access_token] = record
+        if record.refresh_token:
+            self.refresh_tokens[record.refresh_token] = record
+        return token
+
+    def accepts(self, authorization: str | None) -> bool:
+        """Whether `Authorization: Bearer <token>` names a live access token of this server (what a provider API checks)."""
+        scheme, _, presented = (authorization or "").partition(" ")
+        record = self.tokens.get(presented) if scheme.lower() == "bearer" else None
+        return record is not None and not record.is_expired() and not record.revoked
+
     # the authlib server --------------------------------------------------
 
     def _client(self) -> _Client:

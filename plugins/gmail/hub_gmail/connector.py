@@ -31,10 +31,19 @@ from typing import Any
 import requests
 from hub import hookimpl
 from hub.kit import list_setting
-from hub.types import AccountInfo, ConnectorInfo, HealthResult, NormalizedEvent, OAuthConfig, SyncResult, WebhookRequest
+from hub.types import (
+    AccountInfo,
+    ConnectorInfo,
+    HealthResult,
+    NormalizedEvent,
+    OAuthConfig,
+    ProxyConfig,
+    SyncResult,
+    WebhookRequest,
+)
 
 from hub_gmail.accounts import mailbox_id
-from hub_gmail.api import error_reasons, get_profile, raise_for_gmail_error, users_me
+from hub_gmail.api import api_base_url, error_reasons, get_profile, raise_for_gmail_error, users_me
 from hub_gmail.errors import GmailApiError
 from hub_gmail.pubsub import push_is_authentic
 from hub_gmail.push import normalize_push
@@ -151,3 +160,11 @@ def revoke(session: requests.Session, credentials: Mapping[str, Any], settings: 
     if response.status_code == 400 and "invalid_token" in error_reasons(response):
         return
     raise_for_gmail_error(response)
+
+
+@hookimpl
+def proxy_config(credentials: Mapping[str, Any], settings: Mapping[str, str]) -> ProxyConfig:
+    """Gmail's REST API with the integration's access token; paths start with `gmail/v1/users/me/...`."""
+    return ProxyConfig(
+        base_url=api_base_url(settings), headers={"Authorization": f"Bearer {credentials.get('access_token', '')}"}
+    )

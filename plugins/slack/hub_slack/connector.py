@@ -24,6 +24,7 @@ from hub.types import (
     HealthResult,
     NormalizedEvent,
     OAuthConfig,
+    ProxyConfig,
     SyncResult,
     WebhookRequest,
     WebhookResponse,
@@ -34,7 +35,7 @@ from hub_slack.errors import SlackApiError, SlackRateLimited
 from hub_slack.payloads import is_form, normalize_request, parse_form
 from hub_slack.signatures import signature_is_valid
 from hub_slack.sync import sync_messages
-from hub_slack.web_api import call
+from hub_slack.web_api import api_base_url, call
 
 # Enough to read the conversations the bot is in and to hear mentions.
 DEFAULT_BOT_SCOPES = (
@@ -162,3 +163,14 @@ def revoke(session: requests.Session, settings: Mapping[str, str]) -> None:
     except SlackApiError as error:
         if error.error not in GRANT_GONE_ERRORS:
             raise
+
+
+@hookimpl
+def proxy_config(credentials: Mapping[str, Any], settings: Mapping[str, str]) -> ProxyConfig:
+    """The Web API with the bot token; paths are method names (`chat.postMessage`).
+
+    Slack ignores `Idempotency-Key`, so a POST is retried only when Slack certainly did not act.
+    """
+    return ProxyConfig(
+        base_url=api_base_url(settings), headers={"Authorization": f"Bearer {credentials.get('access_token', '')}"}
+    )

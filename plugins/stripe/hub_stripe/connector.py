@@ -25,6 +25,7 @@ from hub.types import (
     HealthResult,
     NormalizedEvent,
     OAuthConfig,
+    ProxyConfig,
     SyncResult,
     WebhookRequest,
 )
@@ -171,3 +172,19 @@ def revoke(session: requests.Session, credentials: Mapping[str, Any], settings: 
 
 def _tolerance(settings: Mapping[str, str]) -> float:
     return float_setting(settings, "STRIPE_WEBHOOK_TOLERANCE_SECONDS", default=DEFAULT_TOLERANCE_SECONDS, minimum=0)
+
+
+@hookimpl
+def proxy_config(credentials: Mapping[str, Any], settings: Mapping[str, str]) -> ProxyConfig:
+    """Stripe's API as the integration's account: its own key, or the platform key and `Stripe-Account`.
+
+    `Stripe-Account` is reserved even for an API-key integration: a
+    platform's secret key would otherwise act for any of its connected
+    accounts. Stripe honours `Idempotency-Key`, so such a POST may be retried.
+    """
+    return ProxyConfig(
+        base_url=api_base_url(settings),
+        headers=auth_headers(credentials, settings),
+        reserved_headers=("Stripe-Account",),
+        honours_idempotency_key=True,
+    )
