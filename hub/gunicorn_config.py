@@ -125,7 +125,7 @@ def post_worker_init(worker: Any) -> None:
         return
     try:
         with app.app_context():
-            verify_keys_at_start(current_hub().keyring)
+            verify_keys_at_start(current_hub().envelope)
     except ConfigurationError as error:
         worker.log.error("refusing to serve: %s", error)
         sys.exit(WORKER_BOOT_ERROR)

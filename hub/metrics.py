@@ -24,3 +24,12 @@ JOBS = Counter("hub_jobs_total", "Jobs run by queue and outcome.", ["queue", "ou
 TOKEN_REFRESHES = Counter("hub_token_refreshes_total", "OAuth token refreshes by connector and outcome.", ["connector", "outcome"])
 EVENTS_PRUNED = Counter("hub_events_pruned_total", "Events deleted past their retention window, by status.", ["status"])
 HEALTH_CHECKS = Counter("hub_health_checks_total", "Connector health checks by connector and outcome.", ["connector", "outcome"])
+KEY_PROVIDER_CALLS = Counter(
+    "hub_key_provider_calls_total", "Calls to the key provider by provider, operation and outcome (ok, unavailable, refused).",
+    ["provider", "operation", "outcome"],
+)
+KEY_PROVIDER_SECONDS = Histogram(
+    "hub_key_provider_seconds", "Time of one key provider call.", ["provider", "operation"],
+    buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
+)
+DATA_KEY_CACHE = Counter("hub_data_key_cache_total", "Lookups of unwrapped data keys in process memory, by result (hit, miss).", ["result"])

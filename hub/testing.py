@@ -24,6 +24,7 @@ import pytest
 import sqlalchemy as sa
 
 from hub.storage.crypto import generate_key_entry
+from hub.storage.key_providers import generate_local_master_key
 
 POSTGRES_URL = os.environ.get("HUB_TEST_POSTGRES_URL", "postgresql://127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("HUB_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -136,6 +137,7 @@ def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPa
 
 
 TEST_ENCRYPTION_KEY = generate_key_entry()
+TEST_KMS_KEY = generate_local_master_key()
 
 
 def base_config(database_url: str, instance_path: str) -> dict[str, Any]:
@@ -143,6 +145,7 @@ def base_config(database_url: str, instance_path: str) -> dict[str, Any]:
         "TESTING": True,
         "DATABASE_URL": database_url,
         "SECRET_KEY": "test-secret-key-" + RUN_ID,
+        "KMS_KEY": TEST_KMS_KEY,
         "ENCRYPTION_KEY": TEST_ENCRYPTION_KEY,
         "HUB_INSTANCE_PATH": instance_path,
         "APP_BASE_URL": "http://hub.test",
