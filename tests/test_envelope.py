@@ -156,3 +156,33 @@ def test_a_kms_key_that_names_no_usable_provider_is_refused(make_app, setting, n
     with pytest.raises(ConfigurationError) as refused:
         make_app(KMS_KEY=setting)
     assert named in str(refused.value)
+
+
+def test_the_provider_is_asked_once_per_data_key_and_every_call_is_counted(keyed_app, make_app, kms_key, tenant):
+    from prometheus_client import REGISTRY
+
+    provider = kms_key.partition(":")[0] if ":" in kms_key else "local"
+
+    def calls(operation, outcome="ok"):
+        return REGISTRY.get_sample_value("hub_key_provider_calls_total", {"provider": provider, "operation": operation, "outcome": outcome}) or 0
+
+    def cache(result):
+        return REGISTRY.get_sample_value("hub_data_key_cache_total", {"result": result}) or 0
+
+    with keyed_app.app_context():
+        integration_id = create_integration(tenant.id, connector="stripe", name="a", credentials={"api_key": "rk_a"}).id
+    unwraps, hits, misses = calls("unwrap"), cache("hit"), cache("miss")
+    with fresh(make_app, kms_key).app_context():
+        for _ in range(5):
+            get_integration_with_credentials(tenant.id, integration_id)
+    assert calls("unwrap") - unwraps == 1
+    assert cache("miss") - misses == 1 and cache("hit") - hits == 4
+    assert REGISTRY.get_sample_value("hub_key_provider_seconds_count", {"provider": provider, "operation": "unwrap"}) >= 1
+
+
+def test_a_zero_cache_asks_the_provider_every_time(make_app, kms_key, tenant):
+    app = make_app(KMS_KEY=kms_key, HUB_DATA_KEY_CACHE_SECONDS=0)
+    with app.app_context():
+        integration_id = create_integration(tenant.id, connector="stripe", name="a", credentials={"api_key": "rk_a"}).id
+        assert len(current_hub().envelope.cache) == 0
+        assert get_integration_with_credentials(tenant.id, integration_id)[1] == {"api_key": "rk_a"}
