@@ -47,6 +47,8 @@ log = logging.getLogger(__name__)
 TOKEN_VERSION = "v2"
 LEGACY_VERSION = "v1"
 NONCE_BYTES = 12
+# /readyz and the readiness gauge ask the provider at most this often per process (a KMS call costs money and time).
+PROBE_SECONDS = 15.0
 Result = TypeVar("Result")
 
 
@@ -79,6 +81,7 @@ class Envelope:
         self.provider = provider
         self.cache = cache
         self.legacy = legacy
+        self._last_probe: tuple[float, str] | None = None
 
     def __repr__(self) -> str:
         return f"Envelope(provider={self.provider.name})"
@@ -240,8 +243,17 @@ class Envelope:
         """Readiness of the key provider: "ok", "unavailable", or "failed" (it refuses the stored data keys).
 
         Unwraps the newest stored data key without the cache (or makes and
-        discards one when none is stored), so it proves both reach and key.
+        discards one when none is stored), so it proves both reach and key;
+        the answer stands for `PROBE_SECONDS`.
         """
+        now = time.monotonic()
+        if self._last_probe is not None and now < self._last_probe[0]:
+            return self._last_probe[1]
+        result = self._probe(connection)
+        self._last_probe = (now + PROBE_SECONDS, result)
+        return result
+
+    def _probe(self, connection: sa.Connection) -> str:
         row = connection.execute(
             sa.select(DataKey.id, DataKey.tenant_id, DataKey.master_key_id, DataKey.wrapped_key)
             .where(DataKey.destroyed_at.is_(None)).order_by(DataKey.created_at.desc()).limit(1)
