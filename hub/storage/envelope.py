@@ -132,9 +132,9 @@ class Envelope:
         Not cached: after `hub keys rotate --data-keys` every process must seal under the new key at once.
         """
         row = db.session.execute(
-            sa.select(DataKey).where(_owned_by(owner), DataKey.destroyed_at.is_(None))
+            sa.select(DataKey.id, DataKey.master_key_id, DataKey.wrapped_key).where(_owned_by(owner), DataKey.destroyed_at.is_(None))
             .order_by(DataKey.created_at.desc(), DataKey.id.desc()).limit(1)
-        ).scalar_one_or_none()
+        ).first()
         if row is None:
             return self.create_data_key(owner)
         return row.id, self._unwrap_row(row.id, owner, row.master_key_id, row.wrapped_key)
