@@ -68,8 +68,9 @@ def provider_context(owner: str | None, data_key_id: str) -> dict[str, str]:
 
 
 def key_id_of(token: str) -> str:
-    """The data key id (or, for a `v1.` value, the ENCRYPTION_KEY key id) a sealed value names."""
-    return token.split(".", 2)[1]
+    """The data key id (or, for a `v1.` value, the ENCRYPTION_KEY key id) a sealed value names; "" for none."""
+    parts = token.split(".", 2)
+    return parts[1] if len(parts) == 3 else ""
 
 
 def is_legacy(token: str) -> bool:
@@ -77,6 +78,8 @@ def is_legacy(token: str) -> bool:
 
 
 class Envelope:
+    """Seals and opens every secret of the hub; one per app (`current_hub().envelope`)."""
+
     def __init__(self, provider: KeyProvider, cache: DataKeyCache, legacy: KeyRing | None = None) -> None:
         self.provider = provider
         self.cache = cache
