@@ -84,7 +84,7 @@ class Envelope:
         self.provider = provider
         self.cache = cache
         self.legacy = legacy
-        self._last_probe: tuple[float, str] | None = None
+        self._last_probe: tuple[float, str | None, str] | None = None
 
     def __repr__(self) -> str:
         return f"Envelope(provider={self.provider.name})"
@@ -249,18 +249,19 @@ class Envelope:
         discards one when none is stored), so it proves both reach and key;
         the answer stands for `PROBE_SECONDS`.
         """
-        now = time.monotonic()
-        if self._last_probe is not None and now < self._last_probe[0]:
-            return self._last_probe[1]
-        result = self._probe(connection)
-        self._last_probe = (now + PROBE_SECONDS, result)
-        return result
-
-    def _probe(self, connection: sa.Connection) -> str:
         row = connection.execute(
             sa.select(DataKey.id, DataKey.tenant_id, DataKey.master_key_id, DataKey.wrapped_key)
             .where(DataKey.destroyed_at.is_(None)).order_by(DataKey.created_at.desc()).limit(1)
         ).first()
+        now = time.monotonic()
+        asked = row.id if row is not None else None
+        if self._last_probe is not None and now < self._last_probe[0] and self._last_probe[1] == asked:
+            return self._last_probe[2]
+        result = self._ask_provider(row)
+        self._last_probe = (now + PROBE_SECONDS, asked, result)
+        return result
+
+    def _ask_provider(self, row: Any) -> str:
         try:
             if row is None:
                 self._ask("generate_data_key", self.provider.generate_data_key, provider_context(None, "probe"))
