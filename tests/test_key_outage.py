@@ -114,3 +114,49 @@ def test_the_outage_error_names_no_key():
     error = KeyProviderUnavailable()
     assert error.status == 503 and error.extra["headers"]["Retry-After"] == "5"
     assert "alias" not in str(error) and "arn:" not in str(error)
+
+
+def test_a_refresh_stops_before_spending_the_refresh_token_when_its_key_cannot_be_had(build_oauth_app, provider, fake_kms, aws_kms_key, tenant):
+    """A row sealed before data keys opens under the ring without the KMS, but its new tokens need a data key."""
+    from hub.provider.credentials import fresh_credentials
+    from hub.runtime import current_hub
+    from hub.storage.crypto import integration_context
+    from hub.storage.models import DataKey
+    from tests.oauth_fixtures import connect
+
+    app = build_oauth_app(KMS_KEY=aws_kms_key)
+    provider.access_token_lifetime = 60  # inside the refresh margin
+    integration_id = connect(app.test_client(), tenant)["integration_id"]
+    with app.app_context():
+        row = db.session.get(Integration, integration_id)
+        credentials = current_hub().envelope.open_json(tenant.id, integration_context(tenant.id, row.id, "credentials"), row.credentials_ciphertext)
+        row.credentials_ciphertext = current_hub().keyring.encrypt_json(credentials, integration_context(tenant.id, row.id, "credentials"))
+        db.session.execute(sa.delete(DataKey).where(DataKey.tenant_id == tenant.id))  # as before data keys
+        db.session.commit()
+    issued = len(provider.tokens)
+    fake_kms.stop()
+    worker = build_oauth_app(KMS_KEY=aws_kms_key)
+
+    with worker.app_context(), pytest.raises(KeyProviderUnavailable):
+        fresh_credentials(tenant.id, integration_id)
+
+    assert len(provider.tokens) == issued, "the refresh token was not spent"
+    assert credentials["refresh_token"] in provider.refresh_tokens
+
+
+def test_an_oauth_callback_during_an_outage_redirects_with_an_error_before_spending_the_code(build_oauth_app, provider, fake_kms, aws_kms_key, tenant):
+    from tests.oauth_fixtures import authorize, callback, connect_token, query_of, start
+
+    app = build_oauth_app(KMS_KEY=aws_kms_key)
+    client = app.test_client()
+    started = start(client, connect_token(client, tenant))  # the hub's own key is now cached: the state opens
+    location = authorize(started.headers["Location"])
+    fake_kms.stop()
+
+    finished = callback(client, location)
+
+    assert finished.status_code == 302
+    assert query_of(finished.headers["Location"])["error"] == "temporarily_unavailable"
+    assert provider.tokens == {}, "the authorization code was not exchanged"
+    with app.app_context():
+        assert db.session.execute(sa.select(sa.func.count()).select_from(Integration)).scalar_one() == 0

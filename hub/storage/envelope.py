@@ -142,6 +142,17 @@ class Envelope:
             return self.create_data_key(owner)
         return row.id, self._unwrap_row(row.id, owner, row.master_key_id, row.wrapped_key)
 
+    def ensure_data_key(self, owner: str | None) -> None:
+        """Have the key the owner's next seal needs unwrapped (made and committed if it has none), or raise now.
+
+        For callers about to spend something they cannot get back before
+        they seal (a single-use refresh token, an authorization code): a key
+        provider outage then stops them before, not after. Call it at a
+        transaction boundary: a key it makes is committed at once.
+        """
+        self.current_data_key(owner)
+        db.session.commit()
+
     def create_data_key(self, owner: str | None) -> tuple[str, AESGCM]:
         """A new data key for the owner.
 
