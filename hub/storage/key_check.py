@@ -44,7 +44,7 @@ LEGACY = Integration.credentials_ciphertext.like("v1.%")
 
 
 class KeysDoNotOpenStoredData(ConfigurationError):
-    """The key ring cannot open what the database holds; nothing would work."""
+    """The configured keys (KMS_KEY, ENCRYPTION_KEY) cannot open what the database holds; nothing would work."""
 
 
 def ring_problems(keyring: KeyRing | None, connection: sa.Connection | None = None) -> list[str]:
