@@ -9,8 +9,11 @@ against a fake KMS (moto's WSGI app, served by this script on 127.0.0.1 and
 reached by boto3 over HTTP); and `aws-kms` again with
 `HUB_DATA_KEY_CACHE_SECONDS=0`, the cache off. The fake KMS counts every call
 it answers (by operation), during setup (tenant, integration, warm-up) and
-during the measured run. Goal: aws-kms / local >= 0.95 (the data key cache
-keeps KMS off the hot path).
+during the measured run. Then, with the server still up, 200 reads of the
+integration (`GET /api/integrations/<id>`, which opens its webhook secret),
+counting KMS calls again: deliveries mostly reuse remembered endpoints, reads
+show what the data key cache saves. Goal: aws-kms / local >= 0.95 (the data
+key cache keeps KMS off the hot path).
 """
 
 from __future__ import annotations
@@ -20,10 +23,13 @@ import os
 import secrets
 import sys
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
+
+import requests
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
@@ -75,6 +81,29 @@ def _difference(after: dict[str, int], before: dict[str, int]) -> dict[str, int]
     return {name: after[name] - before.get(name, 0) for name in after if after[name] - before.get(name, 0)}
 
 
+READS = 200
+
+
+def integration_reads(kms: CountingKms | None) -> Callable[[Any], dict]:
+    """After the ingest run: `GET /api/integrations/<id>` READS times (each opens the webhook secret), counting KMS calls."""
+
+    def read(hub: Any) -> dict:
+        before = kms.snapshot() if kms else {}
+        session = requests.Session()
+        started = time.perf_counter()
+        for _ in range(READS):
+            response = session.get(f"{hub.base}/api/integrations/{hub.integration_id}", headers={"Authorization": f"Bearer {hub.api_key}"}, timeout=10)
+            response.raise_for_status()
+        seconds = time.perf_counter() - started
+        figures = {"reads_per_second": round(READS / seconds, 1)}
+        if kms:
+            calls = sum(_difference(kms.snapshot(), before).values())
+            figures["kms_calls_per_1000_reads"] = round(1000 * calls / READS, 1)
+        return figures
+
+    return read
+
+
 def run_with_kms(kms: CountingKms, env: dict[str, str], seconds: float, warmup: float) -> dict:
     marks: dict[str, dict[str, int]] = {}
 
@@ -83,7 +112,7 @@ def run_with_kms(kms: CountingKms, env: dict[str, str], seconds: float, warmup: 
         return lambda: marks.setdefault("after", kms.snapshot())
 
     start = kms.snapshot()
-    result = run_hub(seconds, warmup, observe=observe, env=env)
+    result = run_hub(seconds, warmup, observe=observe, env=env, after=integration_reads(kms))
     result["kms_calls_setup"] = _difference(marks["before"], start)
     result["kms_calls_measured"] = _difference(marks["after"], marks["before"])
     measured = sum(result["kms_calls_measured"].values())
@@ -100,7 +129,7 @@ def main() -> None:
     from hub.storage.key_providers import generate_local_master_key
 
     runs: dict[str, dict] = {}
-    runs["local"] = run_hub(args.seconds, args.warmup, env={"KMS_KEY": generate_local_master_key()})
+    runs["local"] = run_hub(args.seconds, args.warmup, env={"KMS_KEY": generate_local_master_key()}, after=integration_reads(None))
     with fake_kms() as (kms, kms_env):
         runs["aws-kms"] = run_with_kms(kms, kms_env, args.seconds, args.warmup)
         runs["aws-kms, no data key cache"] = run_with_kms(kms, {**kms_env, "HUB_DATA_KEY_CACHE_SECONDS": "0"}, args.seconds, args.warmup)
@@ -117,6 +146,8 @@ def main() -> None:
             "stored": run.get("stored_events", ""),
             "KMS calls setup": sum(run.get("kms_calls_setup", {}).values()) if "kms_calls_setup" in run else "",
             "KMS calls / 1000 deliveries": run.get("kms_calls_per_1000_deliveries", ""),
+            "reads/s": run.get("reads_per_second", ""),
+            "KMS calls / 1000 reads": run.get("kms_calls_per_1000_reads", ""),
         })
     report = {
         "benchmark": "key_providers",
