@@ -182,3 +182,17 @@ def test_keys_generate_prints_a_usable_local_master_key(app):
     from hub.storage.key_providers import LocalKeyProvider
 
     assert LocalKeyProvider(result.output.strip()).current_master_key_id().startswith("local-")
+
+
+@pytest.mark.parametrize("batch_size", ["0", "-1", "lots"])
+def test_a_bad_batch_size_is_refused_and_nothing_moves(make_app, tenant, batch_size):
+    app = make_app()
+    _seed(app, tenant, count=1)
+    with app.app_context():
+        before = _rows()
+
+    result = app.test_cli_runner().invoke(main, args=["keys", "rotate", "--data-keys", "--batch-size", batch_size])
+
+    assert result.exit_code == 2 and "batch-size" in result.output
+    with app.app_context():
+        assert _rows() == before
