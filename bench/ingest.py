@@ -125,6 +125,7 @@ class HubUnderTest:
     tenant_id: str
     integration_id: str
     preload_seconds: float
+    api_key: str = ""
 
 
 @contextmanager
@@ -141,7 +142,7 @@ def hub_server(preload: int = 0, log_level: str | None = None, **extra_env: str)
         with serve_wsgi(stripe_account_api()) as stripe_url, gunicorn(HUB_APP_SPEC, {**env, "STRIPE_API_BASE_URL": stripe_url}, port, log_path) as server:
             integration_id, path = create_stripe_integration(base, api_key)
             setup_seconds = load_history(database_url, tenant_id, integration_id, preload) if preload else 0.0
-            yield HubUnderTest(base, path, database_url, prefix, server, log_path, tenant_id, integration_id, setup_seconds)
+            yield HubUnderTest(base, path, database_url, prefix, server, log_path, tenant_id, integration_id, setup_seconds, api_key)
 
 
 def measured_run(base: str, path: str, seconds: float, server_pid: int, database_url: str, expected_rps: float) -> dict:
@@ -178,10 +179,12 @@ def server_problems(log_path: Path) -> list[str]:
 def run_hub(
     seconds: float, warmup: float, preload: int = 0, log_level: str | None = None,
     observe: Callable[[int], Callable[[], None]] | None = None, env: dict[str, str] | None = None,
+    after: Callable[[HubUnderTest], dict] | None = None,
 ) -> dict:
     """`observe(server pid)`, if given, is called before the measured run (a profiler); what it returns, after it.
 
-    `env`: extra environment for the hub.
+    `env`: extra environment for the hub. `after(hub)`, if given, runs once the figures are taken,
+    with the server still up; what it returns joins the result.
     """
     with hub_server(preload, log_level, **(env or {})) as hub:
         warm = run_wrk(hub.base, hub.path, SIGNING_SECRET, warmup)
@@ -198,6 +201,8 @@ def run_hub(
         result.update(_rss(hub.server.pid))
         problems = server_problems(hub.log_path)
         result["preload_seconds"] = hub.preload_seconds
+        if after:
+            result.update(after(hub))
     result["preloaded_events"] = preload
     result["server_errors_logged"] = len(problems)
     return result

@@ -1,8 +1,8 @@
 """The Flask application factory: where the parts of the hub are chosen and put together.
 
-It builds the app's one registry (hub.runtime.Hub): the settings, key ring and
-plugins; the stores, each chosen once here between Redis and the database
-(leases, rate limits, OAuth state, console sessions, the Huey queues); and the per-app parts of
+It builds the app's one registry (hub.runtime.Hub): the settings, the
+envelope (key provider, data key cache, legacy key ring) and plugins; the
+stores, each chosen once here between Redis and the database (leases, rate limits, OAuth state, console sessions, the Huey queues); and the per-app parts of
 the subsystems. It is also where the queue is handed the work it carries (the
 job runner and the periodic tick of hub.worker), so the queue never imports
 the worker.
@@ -30,6 +30,9 @@ from hub.queue.queues import Queues
 from hub.runtime import Hub
 from hub.storage.console_sessions import DatabaseConsoleSessions, RedisConsoleSessions
 from hub.storage.crypto import KeyRing
+from hub.storage.data_key_cache import DataKeyCache
+from hub.storage.envelope import Envelope
+from hub.storage.key_providers import LocalKeyProvider, load_key_provider
 from hub.storage.database import init_database
 from hub.storage.leases import DatabaseLeases, RedisLeases
 from hub.storage.oauth_states import DatabaseOAuthStates, RedisOAuthStates
@@ -68,7 +71,10 @@ def create_app(config: Mapping[str, Any] | None = None, environ: Mapping[str, st
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.session_interface = NoCookieSessions()
 
-    keyring = KeyRing.from_setting(settings["ENCRYPTION_KEY"], settings.get("KMS_KEY"))
+    provider = load_key_provider(settings["KMS_KEY"], settings)
+    local_master_keys = provider.spec if isinstance(provider, LocalKeyProvider) else None
+    keyring = KeyRing.from_setting(settings["ENCRYPTION_KEY"], local_master_keys) if settings.get("ENCRYPTION_KEY") else None
+    cache = DataKeyCache(settings["HUB_DATA_KEY_CACHE_SECONDS"], settings["HUB_DATA_KEY_CACHE_SIZE"])
     plugins = PluginHost(settings, environ).load()
     init_database(app)
     redis = connect_redis(settings["REDIS_URL"]) if settings.get("REDIS_URL") else None
@@ -76,6 +82,7 @@ def create_app(config: Mapping[str, Any] | None = None, environ: Mapping[str, st
     console_idle = timedelta(seconds=settings["HUB_CONSOLE_IDLE_SECONDS"])
     hub = Hub(
         settings=settings,
+        envelope=Envelope(provider, cache, keyring),
         keyring=keyring,
         plugins=plugins,
         redis=redis,

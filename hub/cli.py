@@ -30,7 +30,7 @@ def _require_keys_that_open_stored_data() -> None:
     from hub.storage.key_check import verify_keys_at_start
 
     try:
-        verify_keys_at_start(current_hub().keyring)
+        verify_keys_at_start(current_hub().envelope)
     except ConfigurationError as error:
         raise click.ClickException(str(error)) from None
 
@@ -82,6 +82,26 @@ def tenants_create(name: str) -> None:
     click.echo(f"tenant_id: {tenant.id}")
     click.echo(f"api_key:   {api_key}")
     click.echo("Store the API key now; it is not shown again.", err=True)
+
+
+@tenants_group.command("delete", help="Delete a tenant for good: its integrations, API keys and data keys (its secrets never open again).")
+@click.argument("tenant_id")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@with_appcontext
+def tenants_delete(tenant_id: str, yes: bool) -> None:
+    from hub.errors import NotFound
+    from hub.tenancy.tenants import delete_tenant
+
+    if not yes:
+        click.confirm(f"Delete tenant {tenant_id}? Its credentials are destroyed and cannot be recovered", abort=True)
+    try:
+        deleted = delete_tenant(tenant_id)
+    except NotFound:
+        raise click.ClickException("no such tenant") from None
+    click.echo(
+        f"deleted tenant {tenant_id}: {deleted.integrations} integrations deleted, "
+        f"{deleted.api_keys} API keys revoked, {deleted.data_keys} data keys destroyed"
+    )
 
 
 @tenants_group.group("keys", help="A tenant's API keys (several at once, so rotation needs no downtime).")
@@ -136,30 +156,44 @@ def tenant_keys_revoke(key_id: str) -> None:
     click.echo(f"revoked {key_id}")
 
 
-@click.group("keys", help="Encryption key ring.")
+@click.group("keys", help="Encryption keys: the key provider's master keys and the tenants' data keys.")
 def keys_group() -> None:
     pass
 
 
-@keys_group.command("generate", help="Print a new key-ring entry to put first in ENCRYPTION_KEY.")
+@keys_group.command("generate", help="Print a new master key for the local key provider (KMS_KEY; put it first to rotate).")
 def keys_generate() -> None:
-    import os
+    from hub.storage.key_providers import generate_local_master_key
 
-    from hub.storage.crypto import generate_key_entry
-
-    click.echo(generate_key_entry(os.environ.get("KMS_KEY") or None))
+    click.echo(generate_local_master_key())
 
 
-@keys_group.command("rotate", help="Re-encrypt every stored secret under the newest key.")
+@keys_group.command("rotate", help="Re-wrap every data key under the newest master key; --data-keys: new data keys, every secret re-sealed.")
+@click.option("--data-keys", is_flag=True, help="Give each tenant a new data key and re-seal its secrets under it (online, in batches, resumable).")
+@click.option("--batch-size", default=500, show_default=True, type=click.IntRange(1, 10000))
 @with_appcontext
-def keys_rotate() -> None:
-    from hub.storage.key_rotation import rotate_keys
+def keys_rotate(data_keys: bool, batch_size: int) -> None:
+    from hub.errors import KeyProviderUnavailable
+    from hub.storage.key_rotation import rewrap_data_keys, rotate_data_keys
 
     _require_keys_that_open_stored_data()
-    report = rotate_keys(current_hub().keyring)
-    click.echo(f"re-encrypted {report.rotated} records under key {current_hub().keyring.current_key_id}")
-    if report.skipped_concurrent:
-        click.echo(f"{report.skipped_concurrent} records changed during rotation; run again to finish", err=True)
+    envelope = current_hub().envelope
+    try:
+        rewrapped = rewrap_data_keys(envelope)
+        click.echo(f"re-wrapped {rewrapped.rewrapped} data keys under master key {rewrapped.master_key_id}")
+        if rewrapped.other_provider:
+            click.echo(f"{rewrapped.other_provider} data keys belong to another key provider and were left as they are", err=True)
+        if not data_keys:
+            return
+        report = rotate_data_keys(envelope, batch_size=batch_size)
+    except KeyProviderUnavailable:
+        raise click.ClickException("the key provider is unavailable; run again to continue where it stopped") from None
+    click.echo(f"made {report.new_data_keys} data keys and re-sealed {report.resealed} records under them")
+    if report.unreadable:
+        click.echo(f"{report.unreadable} records do not open under any configured key and were left as they are", err=True)
+    if report.skipped_concurrent or report.unreadable:
+        if report.skipped_concurrent:
+            click.echo(f"{report.skipped_concurrent} records changed during rotation; run again to finish", err=True)
         sys.exit(1)
 
 

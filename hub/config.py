@@ -19,7 +19,7 @@ from typing import Any
 
 from hub.errors import ConfigurationError
 from hub.logs import LOG_FORMATS
-from hub.storage.crypto import generate_key_entry
+from hub.storage.key_providers import generate_local_master_key
 
 log = logging.getLogger(__name__)
 
@@ -100,8 +100,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("DATABASE_URL", None, text, "PostgreSQL (`postgresql://...`) or SQLite URL.", "SQLite in the instance folder"),
     Setting("REDIS_URL", None, text, "Redis for leases, OAuth state, rate limits and the queues; unset, the hub runs embedded (database and SQLite)."),
     Setting("HUB_REDIS_PREFIX", "hub", text, "Prefix of every Redis key the hub writes, so several hubs (or test runs) can share one Redis."),
-    Setting("ENCRYPTION_KEY", None, text, "Key ring, newest first: `id:base64key,id:base64key` (`hub keys generate` makes an entry).", "generated in development"),
-    Setting("KMS_KEY", None, text, "Key-encryption key (base64, 32 bytes) that wraps each entry of the key ring."),
+    Setting("KMS_KEY", None, text, "Key provider that wraps each tenant's data keys: a base64 32-byte key (or several, newest first) for `local`, `aws-kms:<key id, ARN or alias>`, or `<plugin>:<spec>` (`hub keys generate` makes a local key).", "generated in development"),
+    Setting("ENCRYPTION_KEY", None, text, "The key ring that sealed secrets before data keys (`id:base64key,...`): needed only until `hub keys rotate --data-keys` has moved them."),
+    Setting("HUB_DATA_KEY_CACHE_SECONDS", 300, number, "How long an unwrapped data key stays in process memory (the key provider is asked once per key per period)."),
+    Setting("HUB_DATA_KEY_CACHE_SIZE", 10000, integer, "Most unwrapped data keys kept in process memory (least recently used leave first)."),
     Setting("APP_BASE_URL", "http://127.0.0.1:5000", url, "The hub's public URL: OAuth redirect URIs and webhook URLs start with it."),
     Setting("FRONTEND_URL", None, url, "Where the OAuth callback sends the browser back (unset: the hub's own `/connect/result` page); `return_to` must lie under it.", "`APP_BASE_URL`"),
     Setting("SECRET_KEY", None, text, "Signs connect tokens; production needs at least 32 random characters.", "generated in development"),
@@ -185,8 +187,8 @@ def development_defaults_in_force(settings: Mapping[str, Any]) -> list[str]:
             f"SECRET_KEY is too weak (production needs at least {MIN_SECRET_KEY_LENGTH} random characters, "
             "such as Python's secrets.token_urlsafe(48))"
         )
-    if not settings.get("ENCRYPTION_KEY"):
-        problems.append("ENCRYPTION_KEY is not set (a generated development key ring would be used)")
+    if not settings.get("KMS_KEY"):
+        problems.append("KMS_KEY is not set (a generated development master key would be used)")
     database_url = settings.get("DATABASE_URL") or ""
     if not database_url:
         problems.append("DATABASE_URL is not set (the embedded SQLite file would be used)")
@@ -221,9 +223,13 @@ def apply_development_defaults(settings: dict[str, Any]) -> None:
     if not settings.get("SECRET_KEY"):
         settings["SECRET_KEY"] = _instance_secret(instance / "secret_key", lambda: secrets.token_urlsafe(48))
         generated.append("SECRET_KEY")
-    if not settings.get("ENCRYPTION_KEY"):
-        settings["ENCRYPTION_KEY"] = _instance_secret(instance / "encryption_key", generate_key_entry)
-        generated.append("ENCRYPTION_KEY")
+    if not settings.get("KMS_KEY"):
+        settings["KMS_KEY"] = _instance_secret(instance / "kms_key", generate_local_master_key)
+        generated.append("KMS_KEY")
+    legacy_ring = instance / "encryption_key"
+    if not settings.get("ENCRYPTION_KEY") and legacy_ring.exists():
+        # A development instance from before data keys: its ring still opens what it sealed.
+        settings["ENCRYPTION_KEY"] = legacy_ring.read_text().strip()
     if generated:
         _announce_generated_keys(instance, tuple(generated))
 

@@ -35,6 +35,7 @@ pytest.register_assert_rewrite("hub.testkit")
 
 from hub.provider.session import provider_session  # noqa: E402 - after the rewrite hook, so the test kit's asserts explain themselves
 from hub.storage.crypto import generate_key_entry  # noqa: E402
+from hub.storage.key_providers import generate_local_master_key  # noqa: E402
 from hub.testkit.contract import ConnectorContract, SampleDelivery  # noqa: E402
 from hub.testkit.http_server import serve_wsgi  # noqa: E402
 from hub.testkit.oauth_server import FakeOAuthProvider  # noqa: E402
@@ -198,6 +199,7 @@ def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPa
 
 
 TEST_ENCRYPTION_KEY = generate_key_entry()
+TEST_KMS_KEY = generate_local_master_key()
 
 
 def base_config(database_url: str, instance_path: str) -> dict[str, Any]:
@@ -205,6 +207,7 @@ def base_config(database_url: str, instance_path: str) -> dict[str, Any]:
         "TESTING": True,
         "DATABASE_URL": database_url,
         "SECRET_KEY": "test-secret-key-" + RUN_ID,
+        "KMS_KEY": TEST_KMS_KEY,
         "ENCRYPTION_KEY": TEST_ENCRYPTION_KEY,
         "HUB_INSTANCE_PATH": instance_path,
         "APP_BASE_URL": "http://hub.test",

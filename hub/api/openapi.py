@@ -359,7 +359,7 @@ def build_document() -> dict[str, Any]:
             "/readyz": {
                 "get": {
                     "operationId": "readyz",
-                    "description": "checks: database (reachable), keys (ENCRYPTION_KEY opens the stored data), queue (reachable).",
+                    "description": "checks: database (reachable), keys (ENCRYPTION_KEY opens what it sealed), key_provider (KMS_KEY reachable and unwraps the stored data keys), queue (reachable).",
                     "responses": {"200": _json("Ready", SCHEMAS["Health"]), "503": _json("A dependency is down", SCHEMAS["Health"])},
                 }
             },

@@ -23,7 +23,7 @@ from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 import requests
 from authlib.integrations.base_client.errors import OAuthError
 
-from hub.errors import BadRequest, Conflict, HubError, IntegrationQuotaExceeded
+from hub.errors import BadRequest, Conflict, HubError, IntegrationQuotaExceeded, KeyProviderUnavailable
 from hub.oauth.state import InvalidState, PendingAuthorization, consume_state, issue_state
 from hub.plugins import checked_account
 from hub.provider.oauth_client import (
@@ -167,6 +167,7 @@ def complete_authorization(connector_id: str, params: Mapping[str, str], *, brow
         return failed("invalid_request")
     try:
         config = require_client(provider_oauth_config(connector_id), connector_id)
+        current_hub().envelope.ensure_data_key(pending.tenant_id)  # before the single-use code is spent
         token = exchange_code(
             config, code=code, code_verifier=pending.code_verifier, redirect_uri=callback_url(connector_id)
         )
@@ -175,6 +176,9 @@ def complete_authorization(connector_id: str, params: Mapping[str, str], *, brow
         return failed(error.error if ERROR_CODE.fullmatch(str(error.error or "")) else "invalid_grant")
     except (requests.RequestException, ValueError) as error:
         log.warning("OAuth code exchange with %s failed: %s", connector_id, type(error).__name__)
+        return failed("temporarily_unavailable")
+    except KeyProviderUnavailable:
+        log.warning("OAuth callback for %s cannot finish: the key provider is unavailable", connector_id)
         return failed("temporarily_unavailable")
     except HubError as error:
         log.warning("OAuth callback for %s cannot finish: %s", connector_id, error.title)

@@ -139,13 +139,18 @@ def _refresh_holding_lease(
 
 
 def _read(tenant_id: str, integration_id: str) -> _Snapshot:
-    """Read committed state, then end the transaction so no provider call runs inside one."""
+    """Read committed state, then end the transaction so no provider call runs inside one.
+
+    The data key the new tokens will be sealed with is unwrapped here too: a
+    key provider outage must stop a refresh before the refresh token is spent.
+    """
     db.session.expire_all()
     integration, credentials = get_integration_with_credentials(tenant_id, integration_id)
     snapshot = _Snapshot(
         integration.connector, integration.status, integration.version, integration.token_expires_at, credentials
     )
     db.session.commit()
+    current_hub().envelope.ensure_data_key(tenant_id)
     return snapshot
 
 

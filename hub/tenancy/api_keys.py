@@ -47,9 +47,10 @@ def issue_api_key(tenant_id: str, name: str | None = None) -> tuple[ApiKey, str]
 
 
 def create_api_key(tenant_id: str, name: str | None = None) -> tuple[ApiKey, str]:
-    """A new live key for the tenant, within `MAX_LIVE_KEYS`; 404 for an unknown tenant."""
+    """A new live key for the tenant, within `MAX_LIVE_KEYS`; 404 for an unknown or deleted tenant."""
     lock_tenant(tenant_id)
-    if db.session.get(Tenant, tenant_id) is None:
+    tenant = db.session.get(Tenant, tenant_id)
+    if tenant is None or tenant.deleted_at is not None:
         db.session.rollback()
         raise NotFound("No such tenant")
     live = db.session.execute(

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0017_console_sessions"
-down_revision = "0014_key_checks"
+down_revision = "0016_data_keys"
 branch_labels = None
 depends_on = None
 
