@@ -292,6 +292,29 @@ def _push_request_context() -> None:
     app context and database session, exactly as in production."""
 
 
+@pytest.fixture(autouse=True)
+def _no_shared_request_context(_push_request_context: None) -> Iterator[None]:
+    """Take off a request context pytest-flask pushed for the whole test, whichever plugin loaded last.
+
+    Both plugins load through entry points in no fixed order, and the later
+    one's `_push_request_context` wins. A context left pushed would make
+    `flask` CLI commands under test run in it (`with_appcontext` reuses a
+    current app) and keep one database session open across the test, holding
+    SQLite's write lock while the test's requests wait for it.
+    """
+    from flask.globals import _cv_request
+
+    shared = _cv_request.get(None)
+    if shared is None:
+        yield
+        return
+    shared.pop()
+    try:
+        yield
+    finally:
+        shared.push()
+
+
 @pytest.fixture
 def app(make_app: AppFactory) -> Any:
     return make_app()
