@@ -12,9 +12,9 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
-from hub.storage.crypto import OAUTH_STATE_CONTEXT, KeyRing, connector_app_context, integration_context
+from hub.storage.crypto import OAUTH_STATE_CONTEXT, KeyRing, connector_app_context, destination_context, integration_context
 from hub.storage.key_check import retire_unused_keys
-from hub.storage.models import ConnectorApp, Integration, OAuthState, db
+from hub.storage.models import ConnectorApp, Destination, Integration, OAuthState, db
 
 
 @dataclass
@@ -28,7 +28,7 @@ def _reseal(keyring: KeyRing, token: str, context: str) -> str:
 
 
 def rotate_keys(keyring: KeyRing, batch_size: int = 500) -> RotationReport:
-    """Re-seal every integration, connector app and pending OAuth state not under the newest key of `keyring`."""
+    """Re-seal every integration, connector app, destination secret and pending OAuth state not under the newest key of `keyring`."""
     current = keyring.current_key_id
     report = RotationReport()
     while True:
@@ -61,6 +61,13 @@ def rotate_keys(keyring: KeyRing, batch_size: int = 500) -> RotationReport:
     for app_row in db.session.execute(sa.select(ConnectorApp).where(ConnectorApp.key_id != current)).scalars().all():
         app_row.webhook_secret_ciphertext = _reseal(keyring, app_row.webhook_secret_ciphertext, connector_app_context(app_row.connector))
         app_row.key_id = current
+        report.rotated += 1
+    for destination in db.session.execute(sa.select(Destination).where(Destination.key_id != current)).scalars().all():
+        context = destination_context(destination.tenant_id, destination.id)
+        destination.secret_ciphertext = _reseal(keyring, destination.secret_ciphertext, context)
+        if destination.previous_secret_ciphertext:
+            destination.previous_secret_ciphertext = _reseal(keyring, destination.previous_secret_ciphertext, context)
+        destination.key_id = current
         report.rotated += 1
     for state in db.session.execute(sa.select(OAuthState)).scalars().all():
         if keyring.needs_rotation(state.payload_ciphertext):

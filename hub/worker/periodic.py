@@ -24,8 +24,11 @@ log = logging.getLogger(__name__)
 
 
 def relay() -> int:
-    """Re-enqueue jobs whose enqueue was lost or whose consumer died."""
-    return enqueue(outbox.relay_jobs())
+    """Re-enqueue jobs and deliveries whose enqueue was lost or whose consumer died."""
+    from hub.queue.deliveries import relay_deliveries
+    from hub.worker.processing import dead_event_deliveries
+
+    return enqueue(outbox.relay_jobs(on_dead=dead_event_deliveries)) + enqueue(relay_deliveries())
 
 
 def schedule_syncs() -> int:
