@@ -14,7 +14,9 @@ from hub.provider.accounts import learn_api_key_account
 from hub.provider.revoke import disconnect_integration
 from hub.provider.sync import request_sync
 from hub.queue.pausing import TENANT_SWITCHABLE_STATUSES, switch_status
+from hub.queue.deliveries import announce_integration
 from hub.queue.queues import enqueue
+from hub.storage.models import db
 from hub.runtime import current_hub
 from hub.tenancy import integrations as service
 from hub.tenancy.quotas import check_integration_quota
@@ -88,7 +90,12 @@ def create_integration():  # type: ignore[no-untyped-def]
         name=body.name,
         credentials=body.credentials,
         external_account_id=account.external_account_id if account is not None else None,
+        commit=False,
     )
+    db.session.flush()
+    dispatches = announce_integration("hub.integration.connected", integration)
+    db.session.commit()
+    enqueue(dispatches)
     return jsonify(service.serialize_integration(integration)), 201
 
 

@@ -38,7 +38,7 @@ from hub.errors import Conflict, NotFound
 from hub.metrics import DESTINATIONS_DISABLED
 from hub.queue.outbox import Dispatch
 from hub.runtime import current_hub
-from hub.storage.models import Delivery, Destination, db, isoformat, new_id, utcnow
+from hub.storage.models import Delivery, Destination, Integration, db, isoformat, new_id, utcnow
 from hub.storage.pagination import DEFAULT_PAGE_LIMIT, page
 from hub.tenancy.destinations import DISABLED, ENABLED, secrets_in_force
 
@@ -193,6 +193,13 @@ def event_announcements(events: Iterable[tuple[dict[str, Any], str | None]], *, 
     ]
 
 
+# What a lifecycle event says of its integration (and what a caller selecting rows, not objects, reads).
+INTEGRATION_VIEW_COLUMNS = (
+    Integration.id, Integration.tenant_id, Integration.connector, Integration.name, Integration.status,
+    Integration.external_account_id, Integration.end_user_id, Integration.created_at, Integration.updated_at,
+)
+
+
 def integration_view(integration: Any) -> dict[str, Any]:
     """The data of a lifecycle event: the integration as the API shows it, without its webhook URL (which holds a secret)."""
     return {
@@ -215,6 +222,23 @@ def announce_integration(event_type: str, integration: Any) -> list[Dispatch]:
         tenant_id=integration.tenant_id, type=event_type, data=integration_view(integration),
         timestamp=isoformat(utcnow()), connector=integration.connector, integration_id=integration.id,
     )])
+
+
+def announce_integration_change(event_type: str, tenant_id: str, integration_id: str) -> list[Dispatch]:
+    """After the change has committed: announce it in a transaction of its own, committed; returns what to enqueue.
+
+    For the callers whose change commits inside a service they do not
+    control; where the caller holds the transaction, `announce_integration`
+    writes the announcement with the change itself.
+    """
+    integration = db.session.execute(
+        sa.select(Integration).where(Integration.id == integration_id, Integration.tenant_id == tenant_id)
+    ).scalar_one_or_none()
+    if integration is None:
+        return []
+    dispatches = announce_integration(event_type, integration)
+    db.session.commit()
+    return dispatches
 
 
 def ping(tenant_id: str, destination_id: str) -> Dispatch:
