@@ -204,7 +204,7 @@ def tokens_refresh() -> None:
 
 @click.command("worker", help="Run Huey consumers for the webhooks, sync, automation and deliveries queues.")
 @click.option("--queue", "queue_names", default=",".join(QUEUES), show_default=True, help="Comma-separated queues to consume.")
-@click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 64), help="Worker threads per queue.")
+@click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 64), help="Worker threads per queue (four times as many for deliveries, which mostly wait on receivers).")
 @click.option("--periodic/--no-periodic", default=True, show_default=True, help="Run the periodic maintenance (relay, syncs, refresh).")
 @click.option("--drain", is_flag=True, help="Run what is queued now in this process, then exit.")
 @with_appcontext

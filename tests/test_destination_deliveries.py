@@ -273,3 +273,30 @@ def test_an_address_that_turns_private_after_registration_is_refused_at_the_atte
     [delivery] = deliveries_of(hub, destination)
     assert delivery["status"] == "failed" and delivery["last_error"].startswith("refused")
     assert "127.0.0.1" not in delivery["last_error"]
+
+
+def test_connected_through_oauth_and_needs_reauth_are_delivered(build_oauth_app, provider, tenant, receiver):
+    from hub.errors import ReauthorizationRequired
+    from hub.provider.credentials import fresh_credentials
+    from hub.queue.queues import current_queues
+    from hub.tenancy.integrations import get_integration_with_credentials
+    from tests.oauth_fixtures import connect
+
+    app = build_oauth_app(**DELIVERY_SETTINGS)
+    client = app.test_client()
+    created = client.post("/api/destinations", json={"url": receiver.answer("/oauth", 200), "filter": {"event_types": ["hub.integration.*"]}}, headers=tenant.headers)
+    assert created.status_code == 201
+    provider.access_token_lifetime = 60
+    integration_id = connect(client, tenant)["integration_id"]
+    with app.app_context():
+        _, credentials = get_integration_with_credentials(tenant.id, integration_id)
+    provider.refresh_tokens[credentials["refresh_token"]].revoked = True
+    with app.app_context():
+        with pytest.raises(ReauthorizationRequired):
+            fresh_credentials(tenant.id, integration_id)
+        current_queues().run_pending()
+    bodies = [verified(created.json["secret"], item) for item in receiver.at("/oauth")]
+    assert [(body["type"], body["data"]["id"]) for body in bodies] == [
+        ("hub.integration.connected", integration_id), ("hub.integration.needs_reauth", integration_id),
+    ]
+    assert credentials["refresh_token"] not in str(bodies) and credentials["access_token"] not in str(bodies)
