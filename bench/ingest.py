@@ -125,6 +125,7 @@ class HubUnderTest:
     tenant_id: str
     integration_id: str
     preload_seconds: float
+    api_key: str = ""
 
 
 @contextmanager
@@ -141,7 +142,7 @@ def hub_server(preload: int = 0, log_level: str | None = None, **extra_env: str)
         with serve_wsgi(stripe_account_api()) as stripe_url, gunicorn(HUB_APP_SPEC, {**env, "STRIPE_API_BASE_URL": stripe_url}, port, log_path) as server:
             integration_id, path = create_stripe_integration(base, api_key)
             setup_seconds = load_history(database_url, tenant_id, integration_id, preload) if preload else 0.0
-            yield HubUnderTest(base, path, database_url, prefix, server, log_path, tenant_id, integration_id, setup_seconds)
+            yield HubUnderTest(base, path, database_url, prefix, server, log_path, tenant_id, integration_id, setup_seconds, api_key)
 
 
 def measured_run(base: str, path: str, seconds: float, server_pid: int, database_url: str, expected_rps: float) -> dict:

@@ -73,6 +73,7 @@ class DeliveryClaim:
     body: str
     attempts: int
     max_attempts: int
+    failing: bool = False  # the destination's last attempt failed: a success ends its run of failures
 
     def __repr__(self) -> str:  # never the secrets
         return f"DeliveryClaim(delivery_id={self.delivery_id!r}, destination_id={self.destination_id!r}, attempts={self.attempts})"
@@ -269,24 +270,28 @@ def claim(delivery_id: str) -> DeliveryClaim | Dispatch | None:
     (open circuit, too many attempts in flight), to enqueue again with its
     delay, no attempt spent; or None when there is nothing to do (sent,
     failed, held by a live consumer, not due yet, or deleted).
+
+    The in-flight limit is counted inside the claiming statement, so a claim
+    costs two statements; claims racing on the same destination at the
+    same instant may each see the count just below the limit and exceed it
+    by the few that raced.
     """
     now = utcnow()
-    row = db.session.execute(sa.select(D.destination_id, D.status).where(D.id == delivery_id)).first()
-    if row is None or row.status != PENDING:
+    row = db.session.execute(
+        sa.select(
+            D.status.label("delivery_status"), Destination.id, Destination.tenant_id, Destination.url, Destination.status,
+            Destination.secret_ciphertext, Destination.previous_secret_ciphertext, Destination.previous_secret_expires_at,
+            Destination.circuit_open_until, Destination.consecutive_failures,
+        ).join(Destination, Destination.id == D.destination_id).where(D.id == delivery_id)
+    ).first()
+    if row is None or row.delivery_status != PENDING:
         db.session.rollback()
         return None
-    query = sa.select(Destination).where(Destination.id == row.destination_id)
-    if db.session.get_bind().dialect.name == "postgresql":
-        query = query.with_for_update()  # claims to one destination take turns, so its in-flight count holds
-    destination = db.session.execute(query).scalar_one_or_none()
     claimable = sa.and_(
         D.id == delivery_id, D.status == PENDING, D.next_attempt_at <= now, D.attempts < D.max_attempts,
         sa.or_(D.lease_owner.is_(None), D.lease_expires_at < now),
     )
-    if destination is None:
-        db.session.rollback()
-        return None
-    if destination.status != ENABLED:
+    if row.status != ENABLED:
         db.session.execute(
             sa.update(DELIVERIES).where(claimable).values(
                 status=FAILED, lease_owner=None, lease_expires_at=None, last_error="the destination is disabled", updated_at=now,
@@ -294,44 +299,45 @@ def claim(delivery_id: str) -> DeliveryClaim | Dispatch | None:
         )
         db.session.commit()
         return None
-    held_until = _held_back_until(destination, now)
-    if held_until is not None:
-        moved = db.session.execute(
-            sa.update(DELIVERIES).where(claimable).values(
-                next_attempt_at=held_until, lease_owner=None, lease_expires_at=_redispatch(held_until), updated_at=now,
-            )
-        ).rowcount
-        db.session.commit()
-        return Dispatch(delivery_id, DELIVERY_QUEUE, (held_until - now).total_seconds()) if moved else None
+    if row.circuit_open_until is not None and row.circuit_open_until > now:
+        return _hold_back(delivery_id, claimable, row.circuit_open_until, now)
+    limit = int(_settings()["HUB_DELIVERY_CONCURRENCY_PER_DESTINATION"])
     owner = secrets.token_hex(16)
     taken = db.session.execute(
-        sa.update(DELIVERIES).where(claimable).values(
+        sa.update(DELIVERIES).where(claimable, _in_flight(row.id, now).scalar_subquery() < limit).values(
             lease_owner=owner, lease_expires_at=now + timedelta(seconds=lease_seconds()), attempts=D.attempts + 1,
             last_attempt_at=now, updated_at=now,
         ).returning(D.tenant_id, D.body, D.attempts, D.max_attempts)
     ).first()
     if taken is None:
+        if db.session.execute(_in_flight(row.id, now)).scalar_one() >= limit:
+            return _hold_back(delivery_id, claimable, now + timedelta(seconds=HELD_BACK_SECONDS * random.uniform(0.5, 1.5)), now)
         db.session.rollback()
         return None
-    signing = tuple(secrets_in_force(destination))
     claimed = DeliveryClaim(
-        delivery_id, owner, taken.tenant_id, destination.id, destination.url, signing, taken.body, taken.attempts, taken.max_attempts,
+        delivery_id, owner, taken.tenant_id, row.id, row.url, tuple(secrets_in_force(row)), taken.body,
+        taken.attempts, taken.max_attempts, failing=bool(row.consecutive_failures),
     )
     db.session.commit()
     return claimed
 
 
-def _held_back_until(destination: Destination, now: datetime) -> datetime | None:
-    if destination.circuit_open_until is not None and destination.circuit_open_until > now:
-        return destination.circuit_open_until
-    in_flight = db.session.execute(
-        sa.select(sa.func.count()).select_from(DELIVERIES).where(
-            D.destination_id == destination.id, D.status == PENDING, D.lease_owner.is_not(None), D.lease_expires_at >= now,
+def _in_flight(destination_id: str, now: datetime) -> sa.Select:
+    """How many attempts to the destination consumers hold right now."""
+    return sa.select(sa.func.count()).select_from(DELIVERIES).where(
+        D.destination_id == destination_id, D.status == PENDING, D.lease_owner.is_not(None), D.lease_expires_at >= now,
+    )
+
+
+def _hold_back(delivery_id: str, claimable: Any, until: datetime, now: datetime) -> Dispatch | None:
+    """Put the delivery back until `until`, no attempt spent; committed. None when it was not ours to move."""
+    moved = db.session.execute(
+        sa.update(DELIVERIES).where(claimable).values(
+            next_attempt_at=until, lease_owner=None, lease_expires_at=_redispatch(until), updated_at=now,
         )
-    ).scalar_one()
-    if in_flight >= int(_settings()["HUB_DELIVERY_CONCURRENCY_PER_DESTINATION"]):
-        return now + timedelta(seconds=HELD_BACK_SECONDS * random.uniform(0.5, 1.5))
-    return None
+    ).rowcount
+    db.session.commit()
+    return Dispatch(delivery_id, DELIVERY_QUEUE, (until - now).total_seconds()) if moved else None
 
 
 def _owned(claimed: DeliveryClaim) -> Any:
@@ -354,11 +360,12 @@ def record_success(claimed: DeliveryClaim, status_code: int, response_body: byte
     if changed != 1:
         db.session.rollback()
         return False
-    db.session.execute(
-        sa.update(Destination).where(Destination.id == claimed.destination_id, Destination.consecutive_failures > 0).values(
-            consecutive_failures=0, circuit_open_until=None, failing_since=None,
+    if claimed.failing:
+        db.session.execute(
+            sa.update(Destination).where(Destination.id == claimed.destination_id, Destination.consecutive_failures > 0).values(
+                consecutive_failures=0, circuit_open_until=None, failing_since=None,
+            )
         )
-    )
     db.session.commit()
     return True
 

@@ -47,8 +47,11 @@ def open_destination_secret(tenant_id: str, destination_id: str, sealed: str) ->
     return current_hub().keyring.decrypt(sealed, destination_context(tenant_id, destination_id)).decode()
 
 
-def secrets_in_force(destination: Destination) -> list[str]:
-    """The secrets that sign a delivery now: the current one, and the previous one during its overlap."""
+def secrets_in_force(destination: Any) -> list[str]:
+    """The secrets that sign a delivery now: the current one, and the previous one during its overlap.
+
+    `destination` is a Destination or a row with its `id`, `tenant_id` and secret columns.
+    """
     signing = [open_destination_secret(destination.tenant_id, destination.id, destination.secret_ciphertext)]
     expires = destination.previous_secret_expires_at
     if destination.previous_secret_ciphertext and expires is not None and expires > utcnow():
