@@ -104,6 +104,11 @@ def run_hub(deliveries: int, workers: int, receiver_url: str, timeout: float) ->
                 [str(VENV_BIN / "python"), "-m", "hub", "worker", "--queue", "deliveries", "--workers", str(workers), "--no-periodic"],
                 env=env, stdout=log, stderr=subprocess.STDOUT,
             )
+        spy = None
+        if os.environ.get("BENCH_DELIVERY_PROFILE"):
+            spy = subprocess.Popen([str(VENV_BIN / "py-spy"), "record", "--pid", str(worker.pid), "--format", "raw", "--rate", "200",
+                                    "--nonblocking", "--idle", "--duration", "4", "--output", os.environ["BENCH_DELIVERY_PROFILE"]],
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + timeout
         try:
             while time.monotonic() < deadline:
@@ -112,6 +117,8 @@ def run_hub(deliveries: int, workers: int, receiver_url: str, timeout: float) ->
                     break
                 time.sleep(0.5)
         finally:
+            if spy is not None:
+                spy.wait(timeout=30)
             stop(worker)
         succeeded, other, first, last = _progress(database_url)
     elapsed = (last - first) if first is not None and last is not None and last > first else None

@@ -328,6 +328,12 @@ class Delivery(db.Model):
             "ix_deliveries_pending", "next_attempt_at",
             postgresql_where=sa.text("status = 'pending'"), sqlite_where=sa.text("status = 'pending'"),
         ),
+        # The attempts in flight to a destination, counted by every claim: a handful of rows however long the backlog.
+        sa.Index(
+            "ix_deliveries_in_flight", "destination_id",
+            postgresql_where=sa.text("status = 'pending' AND lease_owner IS NOT NULL"),
+            sqlite_where=sa.text("status = 'pending' AND lease_owner IS NOT NULL"),
+        ),
     )
 
     id: Mapped[str] = mapped_column(sa.String(36), primary_key=True, default=new_id)

@@ -67,9 +67,15 @@ def upgrade() -> None:
         "ix_deliveries_pending", "deliveries", ["next_attempt_at"],
         postgresql_where=sa.text("status = 'pending'"), sqlite_where=sa.text("status = 'pending'"),
     )
+    op.create_index(
+        "ix_deliveries_in_flight", "deliveries", ["destination_id"],
+        postgresql_where=sa.text("status = 'pending' AND lease_owner IS NOT NULL"),
+        sqlite_where=sa.text("status = 'pending' AND lease_owner IS NOT NULL"),
+    )
 
 
 def downgrade() -> None:
+    op.drop_index("ix_deliveries_in_flight", table_name="deliveries")
     op.drop_index("ix_deliveries_pending", table_name="deliveries")
     op.drop_index("ix_deliveries_destination_created", table_name="deliveries")
     op.drop_index("ix_deliveries_tenant_id", table_name="deliveries")
