@@ -300,3 +300,37 @@ def test_connected_through_oauth_and_needs_reauth_are_delivered(build_oauth_app,
         ("hub.integration.connected", integration_id), ("hub.integration.needs_reauth", integration_id),
     ]
     assert credentials["refresh_token"] not in str(bodies) and credentials["access_token"] not in str(bodies)
+
+
+def test_deliveries_are_counted_and_timed_in_metrics(hub, receiver):
+    from hub.metrics import DELIVERIES
+
+    before = DELIVERIES.labels(outcome="succeeded")._value.get()
+    integration = hub.create_integration()
+    register(hub, receiver.answer("/counted", 200))
+    send(hub, integration, signed_event("evt_counted"))
+    text = hub.client.get("/metrics").get_data(as_text=True)
+    assert DELIVERIES.labels(outcome="succeeded")._value.get() == before + 1
+    assert 'hub_deliveries_total{outcome="succeeded"}' in text
+    assert "hub_delivery_seconds_bucket" in text
+    assert "# TYPE hub_destinations_disabled_total counter" in text
+
+
+def test_the_command_line_lists_destinations_and_failed_deliveries_and_retries_one(hub, receiver):
+    from hub.cli import main
+
+    integration = hub.create_integration()
+    destination = register(hub, receiver.answer("/cli", 500, 500, 500, 500, 200))
+    send(hub, integration, signed_event("evt_cli"))
+    runner = hub.app.test_cli_runner()
+    listed = runner.invoke(main, ["destinations", "list"])
+    assert destination["id"] in listed.output and destination["secret"] not in listed.output
+    failed = runner.invoke(main, ["deliveries", "list", "--status", "failed"])
+    [delivery] = deliveries_of(hub, destination)
+    assert delivery["id"] in failed.output and "status_code=500" in failed.output
+    retried = runner.invoke(main, ["deliveries", "retry", delivery["id"]])
+    assert retried.exit_code == 0, retried.output
+    hub.run_queues()
+    assert deliveries_of(hub, destination)[0]["status"] == "succeeded"
+    assert runner.invoke(main, ["deliveries", "retry", "no-such-id"]).exit_code != 0
+    assert "deliveries" in runner.invoke(main, ["worker", "--help"]).output.split("--queue", 1)[1].split("--workers")[0]
