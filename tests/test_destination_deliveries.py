@@ -128,10 +128,13 @@ def test_lifecycle_events_connected_revoked_deleted_and_dead_are_delivered(hub, 
     assert "webhook_url" not in str(bodies) and integration["signing_secret"] not in str(bodies)
 
 
-def test_503_twice_then_200_succeeds_on_the_third_attempt_with_the_same_webhook_id(hub, receiver):
+def test_503_twice_then_200_succeeds_on_the_third_attempt_with_the_same_webhook_id(hub, receiver, caplog):
     integration = hub.create_integration()
     destination = register(hub, receiver.answer("/flaky", 503, 503, 200))
-    send(hub, integration, signed_event("evt_flaky"))
+    with caplog.at_level("DEBUG"):
+        send(hub, integration, signed_event("evt_flaky"))
+    assert destination["secret"] not in caplog.text and destination["secret"][6:] not in caplog.text
+    assert "attempt 1 failed" in caplog.text
     attempts = receiver.at("/flaky")
     assert len(attempts) == 3
     assert len({item.headers["webhook-id"] for item in attempts}) == 1

@@ -146,3 +146,18 @@ def test_the_relay_hands_out_a_delivery_whose_consumer_died_and_fails_one_on_its
         assert [d.job_id for d in relayed] == [alive]
         assert db.session.get(Delivery, exhausted).status == "failed"
         assert db.session.get(Delivery, alive).lease_owner is None
+
+
+def test_old_finished_deliveries_are_pruned_and_pending_ones_stay(hub_app, tenant):
+    from hub.worker.periodic import prune_deliveries
+
+    _, (succeeded, failed, pending, recent) = a_destination_with_deliveries(hub_app, tenant.id, 4)
+    with hub_app.app_context():
+        long_ago = utcnow() - timedelta(days=400)
+        for delivery_id, status in ((succeeded, "succeeded"), (failed, "failed"), (pending, "pending"), (recent, "succeeded")):
+            db.session.query(Delivery).filter(Delivery.id == delivery_id).update(
+                {"status": status, "updated_at": long_ago if delivery_id != recent else utcnow()}
+            )
+        db.session.commit()
+        assert prune_deliveries() == 2
+        assert sorted(row.id for row in db.session.query(Delivery)) == sorted([pending, recent])

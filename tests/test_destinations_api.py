@@ -150,7 +150,7 @@ def test_a_name_resolving_to_a_private_address_is_refused(make_app, monkeypatch)
     assert "10.0.0.5" not in response.get_data(as_text=True)
 
 
-def test_production_allows_https_only(make_app):
+def test_production_refuses_to_allow_private_destinations(make_app):
     from hub.errors import ConfigurationError
 
     with pytest.raises(ConfigurationError, match="HUB_DESTINATIONS_ALLOW_PRIVATE"):

@@ -498,6 +498,20 @@ def relay_deliveries(limit: int = RELAY_BATCH) -> list[Dispatch]:
     return [Dispatch(delivery_id, DELIVERY_QUEUE) for delivery_id in ids]
 
 
+def prune_deliveries(*, succeeded_before: datetime, failed_before: datetime, limit: int = 10_000) -> int:
+    """Delete succeeded deliveries older than one cut-off and failed ones older than another; returns how many went.
+
+    Pending ones stay whatever their age: they are still on their way.
+    """
+    old = sa.or_(
+        sa.and_(D.status == SUCCEEDED, D.updated_at < succeeded_before),
+        sa.and_(D.status == FAILED, D.updated_at < failed_before),
+    )
+    deleted = db.session.execute(sa.delete(DELIVERIES).where(D.id.in_(sa.select(D.id).where(old).limit(limit)))).rowcount
+    db.session.commit()
+    return deleted or 0
+
+
 def _scoped(tenant_id: str | None, delivery_id: str) -> Delivery:
     """The delivery of this tenant (any tenant's for the operator's command line, `tenant_id` None)."""
     query = sa.select(Delivery).where(Delivery.id == delivery_id)
