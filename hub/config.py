@@ -139,7 +139,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("HUB_DELIVERY_TIMEOUT_SECONDS", 15.0, number, "A delivery attempt fails when the receiver has not connected or answered within this many seconds."),
     Setting("HUB_DELIVERY_SCHEDULE", (5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 36000.0), seconds_schedule, "Delays in seconds before each retry of a failed delivery (+-20 % jitter); after the last, the delivery is failed.", "`5,300,1800,7200,18000,36000,36000`"),
     Setting("HUB_DESTINATION_DISABLE_AFTER_HOURS", 120.0, number, "A destination that has answered nothing but failures for this long is disabled."),
-    Setting("HUB_DELIVERY_CONCURRENCY_PER_DESTINATION", 2, at_least_one, "Attempts in flight at once to one destination, so a slow receiver cannot occupy every `deliveries` consumer."),
+    Setting("HUB_DELIVERY_CONCURRENCY_PER_DESTINATION", 2, at_least_one, "Consumer threads working on one destination at once (each through a batch of its due deliveries, one attempt at a time), so a slow receiver cannot occupy every `deliveries` consumer."),
     Setting("HUB_LOG_LEVEL", "INFO", text, "Python log level of the hub's own logs."),
     Setting("HUB_LOG_FORMAT", "auto", log_format, "`json` lines, `text`, or `auto`: JSON, or plain text when stderr is a terminal."),
     Setting("HUB_METRICS_TOKEN", None, text, "Bearer token a scrape of `/metrics` must send."),

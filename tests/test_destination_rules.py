@@ -161,3 +161,28 @@ def test_old_finished_deliveries_are_pruned_and_pending_ones_stay(hub_app, tenan
         db.session.commit()
         assert prune_deliveries() == 2
         assert sorted(row.id for row in db.session.query(Delivery)) == sorted([pending, recent])
+
+
+def test_a_batch_takes_due_deliveries_of_one_destination_only_and_gives_back_what_it_did_not_attempt(hub_app, tenant):
+    from hub.queue import deliveries
+
+    mine, ids = a_destination_with_deliveries(hub_app, tenant.id, 3)
+    with hub_app.app_context():
+        from hub.tenancy.destinations import create_destination
+
+        other, _ = create_destination(tenant.id, url="http://127.0.0.1:10/", description=None, filter_={})
+        db.session.commit()
+        deliveries.fan_out([deliveries.Announcement(tenant_id=tenant.id, type="order.created", data={}, timestamp=None)])
+        db.session.commit()
+        of = lambda destination_id: {row.id for row in db.session.query(Delivery).filter(Delivery.destination_id == destination_id)}  # noqa: E731
+        assert len(of(mine)) == 4 and len(of(other.id)) == 1
+        batch = deliveries.claim_batch(ids[1], limit=10)
+        assert batch[0].delivery_id == ids[1]
+        assert {c.delivery_id for c in batch} == of(mine)
+        assert len({c.owner for c in batch}) == 1
+        released = deliveries.release(batch[1:])
+        assert sorted(d.job_id for d in released) == sorted(c.delivery_id for c in batch[1:])
+        db.session.expire_all()
+        assert [db.session.get(Delivery, c.delivery_id).attempts for c in batch] == [1] + [0] * (len(batch) - 1)
+        assert deliveries.record_successes([(batch[0], 200, b"ok")]) == 1
+        assert db.session.get(Delivery, ids[1]).status == "succeeded"

@@ -56,6 +56,9 @@ LIFECYCLE_TYPES = ("hub.integration.connected", "hub.integration.needs_reauth", 
 CIRCUIT_THRESHOLD = 5
 CIRCUIT_BASE_SECONDS = 30.0
 CIRCUIT_MAX_SECONDS = 1800.0
+# Deliveries to one destination a consumer takes at once, and the time each beyond the first may take in its lease.
+BATCH_SIZE = 20
+FAST_ATTEMPT_SECONDS = 1.0
 # How long a delivery held back by its destination's concurrency limit waits before it asks again.
 HELD_BACK_SECONDS = 1.0
 RELAY_BATCH = 500
@@ -84,9 +87,19 @@ def _settings() -> Mapping[str, Any]:
     return current_hub().settings
 
 
-def lease_seconds() -> float:
-    """How long an attempt may take before the relay assumes its consumer died: connect and answer within the timeout, twice over."""
+def attempt_seconds() -> float:
+    """The longest one attempt may take: connect and answer within the timeout, twice over, and a margin."""
     return 2 * float(_settings()["HUB_DELIVERY_TIMEOUT_SECONDS"]) + 5.0
+
+
+def lease_seconds(batch: int = 1) -> float:
+    """How long a consumer holds a batch before the relay assumes it died: one full attempt, and a second for each other one.
+
+    The consumer starts an attempt only while a full attempt still fits in
+    the lease (hub.worker.delivering), so a slow receiver ends its batch early
+    instead of outliving the lease.
+    """
+    return attempt_seconds() + (batch - 1) * FAST_ATTEMPT_SECONDS
 
 
 def _redispatch(at: datetime) -> datetime:
@@ -299,17 +312,25 @@ def _commit_without_waiting_for_disk() -> Any:
 
 
 def claim(delivery_id: str) -> DeliveryClaim | Dispatch | None:
-    """Take the delivery for one attempt; commits.
+    """`claim_batch` of one: the delivery alone."""
+    claimed = claim_batch(delivery_id, 1)
+    return claimed[0] if isinstance(claimed, list) else claimed
 
-    Returns the claim; or a Dispatch when the destination holds it back
-    (open circuit, too many attempts in flight), to enqueue again with its
-    delay, no attempt spent; or None when there is nothing to do (sent,
-    failed, held by a live consumer, not due yet, or deleted).
 
-    The in-flight limit is counted inside the claiming statement, so a claim
-    costs two statements; claims racing on the same destination at the
-    same instant may each see the count just below the limit and exceed it
-    by the few that raced.
+def claim_batch(delivery_id: str, limit: int = BATCH_SIZE) -> list[DeliveryClaim] | Dispatch | None:
+    """Take the delivery, and up to `limit - 1` more due deliveries to the same destination, for attempts in a row.
+
+    Returns the claims, the doorbell's delivery first; or a Dispatch when the
+    destination holds it back (open circuit, its consumers limit reached), to
+    enqueue again with its delay, no attempt spent; or None when there is
+    nothing to do (sent, failed, held by a live consumer, not due yet, or
+    deleted). Only one destination's deliveries share a batch, so a hanging
+    receiver holds up nobody else's.
+
+    The destination's limit counts the consumers holding its deliveries, and
+    is checked inside the claiming statement: claims racing on the same
+    destination at the same instant may each see the count just below the
+    limit and exceed it by the few that raced.
     """
     now = utcnow()
     with _statements() as connection:
@@ -323,42 +344,79 @@ def claim(delivery_id: str) -> DeliveryClaim | Dispatch | None:
         if row is None or row.delivery_status != PENDING:
             return None
         claimable = sa.and_(
-            D.id == delivery_id, D.status == PENDING, D.next_attempt_at <= now, D.attempts < D.max_attempts,
+            D.status == PENDING, D.next_attempt_at <= now, D.attempts < D.max_attempts,
             sa.or_(D.lease_owner.is_(None), D.lease_expires_at < now),
         )
+        this_one = sa.and_(D.id == delivery_id, claimable)
         if row.status != ENABLED:
             connection.execute(
-                sa.update(DELIVERIES).where(claimable).values(
+                sa.update(DELIVERIES).where(this_one).values(
                     status=FAILED, lease_owner=None, lease_expires_at=None, last_error="the destination is disabled", updated_at=now,
                 )
             )
             return None
         if row.circuit_open_until is not None and row.circuit_open_until > now:
-            return _hold_back(connection, delivery_id, claimable, row.circuit_open_until, now)
-        limit = int(_settings()["HUB_DELIVERY_CONCURRENCY_PER_DESTINATION"])
+            return _hold_back(connection, delivery_id, this_one, row.circuit_open_until, now)
+        consumers = int(_settings()["HUB_DELIVERY_CONCURRENCY_PER_DESTINATION"])
         owner = secrets.token_hex(16)
+        batch: Any = D.id == delivery_id
+        if limit > 1:
+            others = (
+                sa.select(D.id).where(D.destination_id == row.id, D.id != delivery_id, claimable)
+                .order_by(D.next_attempt_at).limit(limit - 1)
+            )
+            if db.engine.dialect.name == "postgresql":
+                others = others.with_for_update(skip_locked=True)
+            batch = sa.or_(batch, D.id.in_(others))
         taken = connection.execute(
-            sa.update(DELIVERIES).where(claimable, _in_flight(row.id, now).scalar_subquery() < limit, _commit_without_waiting_for_disk()).values(
-                lease_owner=owner, lease_expires_at=now + timedelta(seconds=lease_seconds()), attempts=D.attempts + 1,
+            sa.update(DELIVERIES).where(
+                batch, claimable, _consumers_of(row.id, now).scalar_subquery() < consumers, _commit_without_waiting_for_disk(),
+            ).values(
+                lease_owner=owner, lease_expires_at=now + timedelta(seconds=lease_seconds(limit)), attempts=D.attempts + 1,
                 last_attempt_at=now, updated_at=now,
-            ).returning(D.tenant_id, D.body, D.attempts, D.max_attempts)
-        ).first()
-        if taken is None:
-            if connection.execute(_in_flight(row.id, now)).scalar_one() >= limit:
+            ).returning(D.id, D.tenant_id, D.body, D.attempts, D.max_attempts)
+        ).all()
+        if not any(item.id == delivery_id for item in taken):
+            if taken:  # the doorbell's own delivery was taken meanwhile; the others are given back to their doorbells
+                _give_back(connection, [item.id for item in taken], owner, now)
+                return None
+            if connection.execute(_consumers_of(row.id, now)).scalar_one() >= consumers:
                 later = now + timedelta(seconds=HELD_BACK_SECONDS * random.uniform(0.5, 1.5))
-                return _hold_back(connection, delivery_id, claimable, later, now)
+                return _hold_back(connection, delivery_id, this_one, later, now)
             return None
-    return DeliveryClaim(
-        delivery_id, owner, taken.tenant_id, row.id, row.url, tuple(secrets_in_force(row)), taken.body,
-        taken.attempts, taken.max_attempts, failing=bool(row.consecutive_failures),
-    )
+    signing = tuple(secrets_in_force(row))
+    claims = [
+        DeliveryClaim(
+            item.id, owner, item.tenant_id, row.id, row.url, signing, item.body, item.attempts, item.max_attempts,
+            failing=bool(row.consecutive_failures),
+        )
+        for item in taken
+    ]
+    return sorted(claims, key=lambda claimed: claimed.delivery_id != delivery_id)
 
 
-def _in_flight(destination_id: str, now: datetime) -> sa.Select:
-    """How many attempts to the destination consumers hold right now."""
-    return sa.select(sa.func.count()).select_from(DELIVERIES).where(
+def _consumers_of(destination_id: str, now: datetime) -> sa.Select:
+    """How many consumers hold deliveries to the destination right now (each works through its batch one attempt at a time)."""
+    return sa.select(sa.func.count(sa.distinct(D.lease_owner))).select_from(DELIVERIES).where(
         D.destination_id == destination_id, D.status == PENDING, D.lease_owner.is_not(None), D.lease_expires_at >= now,
     )
+
+
+def _give_back(connection: sa.Connection, delivery_ids: list[str], owner: str, now: datetime) -> list[str]:
+    return list(connection.execute(
+        sa.update(DELIVERIES).where(D.id.in_(delivery_ids), D.lease_owner == owner, D.status == PENDING)
+        .values(lease_owner=None, attempts=D.attempts - 1, next_attempt_at=now, lease_expires_at=_redispatch(now), updated_at=now)
+        .returning(D.id)
+    ).scalars())
+
+
+def release(claims: list[DeliveryClaim]) -> list[Dispatch]:
+    """Give back claimed deliveries not attempted (their batch stopped early): due now, the attempt not counted; returns them to enqueue."""
+    if not claims:
+        return []
+    with _statements() as connection:
+        released = _give_back(connection, [c.delivery_id for c in claims], claims[0].owner, utcnow())
+    return [Dispatch(delivery_id, DELIVERY_QUEUE) for delivery_id in released]
 
 
 def _hold_back(connection: sa.Connection, delivery_id: str, claimable: Any, until: datetime, now: datetime) -> Dispatch | None:
@@ -381,23 +439,33 @@ def _kept(body: bytes | None) -> str | None:
 
 def record_success(claimed: DeliveryClaim, status_code: int, response_body: bytes) -> bool:
     """The attempt got a 2xx: the delivery succeeded and the destination's failure run ends. False when the lease was lost."""
+    return record_successes([(claimed, status_code, response_body)]) == 1
+
+
+def record_successes(successes: list[tuple[DeliveryClaim, int, bytes]]) -> int:
+    """Attempts of one batch that got a 2xx, in one statement; returns how many this consumer still held."""
+    if not successes:
+        return 0
     now = utcnow()
+    claimed = successes[0][0]
+    statement = sa.update(DELIVERIES).where(
+        D.id == sa.bindparam("delivery_id"), D.lease_owner == claimed.owner, D.status == PENDING, _commit_without_waiting_for_disk(),
+    ).values(
+        status=SUCCEEDED, lease_owner=None, lease_expires_at=None, next_attempt_at=None, last_error=None, updated_at=now,
+        last_status_code=sa.bindparam("status_code"), last_response_body=sa.bindparam("response_body"),
+    )
+    rows = [{"delivery_id": c.delivery_id, "status_code": code, "response_body": _kept(body)} for c, code, body in successes]
     with _statements() as connection:
-        changed = connection.execute(
-            sa.update(DELIVERIES).where(_owned(claimed), _commit_without_waiting_for_disk()).values(
-                status=SUCCEEDED, lease_owner=None, lease_expires_at=None, next_attempt_at=None,
-                last_status_code=status_code, last_error=None, last_response_body=_kept(response_body), updated_at=now,
-            )
-        ).rowcount
-        if changed != 1:
-            return False
+        changed = connection.execute(statement, rows).rowcount
+        if changed <= 0:
+            return 0
         if claimed.failing:
             connection.execute(
                 sa.update(Destination).where(Destination.id == claimed.destination_id, Destination.consecutive_failures > 0).values(
                     consecutive_failures=0, circuit_open_until=None, failing_since=None,
                 )
             )
-    return True
+    return changed
 
 
 @dataclass(frozen=True)
