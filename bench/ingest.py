@@ -179,10 +179,12 @@ def server_problems(log_path: Path) -> list[str]:
 def run_hub(
     seconds: float, warmup: float, preload: int = 0, log_level: str | None = None,
     observe: Callable[[int], Callable[[], None]] | None = None, env: dict[str, str] | None = None,
+    after: Callable[[HubUnderTest], dict] | None = None,
 ) -> dict:
     """`observe(server pid)`, if given, is called before the measured run (a profiler); what it returns, after it.
 
-    `env`: extra environment for the hub.
+    `env`: extra environment for the hub. `after(hub)`, if given, runs once the figures are taken,
+    with the server still up; what it returns joins the result.
     """
     with hub_server(preload, log_level, **(env or {})) as hub:
         warm = run_wrk(hub.base, hub.path, SIGNING_SECRET, warmup)
@@ -199,6 +201,8 @@ def run_hub(
         result.update(_rss(hub.server.pid))
         problems = server_problems(hub.log_path)
         result["preload_seconds"] = hub.preload_seconds
+        if after:
+            result.update(after(hub))
     result["preloaded_events"] = preload
     result["server_errors_logged"] = len(problems)
     return result

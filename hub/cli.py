@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import click
 from flask import Flask
@@ -29,7 +30,7 @@ def _require_keys_that_open_stored_data() -> None:
     from hub.storage.key_check import verify_keys_at_start
 
     try:
-        verify_keys_at_start(current_hub().keyring)
+        verify_keys_at_start(current_hub().envelope)
     except ConfigurationError as error:
         raise click.ClickException(str(error)) from None
 
@@ -81,6 +82,26 @@ def tenants_create(name: str) -> None:
     click.echo(f"tenant_id: {tenant.id}")
     click.echo(f"api_key:   {api_key}")
     click.echo("Store the API key now; it is not shown again.", err=True)
+
+
+@tenants_group.command("delete", help="Delete a tenant for good: its integrations, API keys and data keys (its secrets never open again).")
+@click.argument("tenant_id")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@with_appcontext
+def tenants_delete(tenant_id: str, yes: bool) -> None:
+    from hub.errors import NotFound
+    from hub.tenancy.tenants import delete_tenant
+
+    if not yes:
+        click.confirm(f"Delete tenant {tenant_id}? Its credentials are destroyed and cannot be recovered", abort=True)
+    try:
+        deleted = delete_tenant(tenant_id)
+    except NotFound:
+        raise click.ClickException("no such tenant") from None
+    click.echo(
+        f"deleted tenant {tenant_id}: {deleted.integrations} integrations deleted, "
+        f"{deleted.api_keys} API keys revoked, {deleted.data_keys} data keys destroyed"
+    )
 
 
 @tenants_group.group("keys", help="A tenant's API keys (several at once, so rotation needs no downtime).")
@@ -135,30 +156,44 @@ def tenant_keys_revoke(key_id: str) -> None:
     click.echo(f"revoked {key_id}")
 
 
-@click.group("keys", help="Encryption key ring.")
+@click.group("keys", help="Encryption keys: the key provider's master keys and the tenants' data keys.")
 def keys_group() -> None:
     pass
 
 
-@keys_group.command("generate", help="Print a new key-ring entry to put first in ENCRYPTION_KEY.")
+@keys_group.command("generate", help="Print a new master key for the local key provider (KMS_KEY; put it first to rotate).")
 def keys_generate() -> None:
-    import os
+    from hub.storage.key_providers import generate_local_master_key
 
-    from hub.storage.crypto import generate_key_entry
-
-    click.echo(generate_key_entry(os.environ.get("KMS_KEY") or None))
+    click.echo(generate_local_master_key())
 
 
-@keys_group.command("rotate", help="Re-encrypt every stored secret under the newest key.")
+@keys_group.command("rotate", help="Re-wrap every data key under the newest master key; --data-keys: new data keys, every secret re-sealed.")
+@click.option("--data-keys", is_flag=True, help="Give each tenant a new data key and re-seal its secrets under it (online, in batches, resumable).")
+@click.option("--batch-size", default=500, show_default=True, type=click.IntRange(1, 10000))
 @with_appcontext
-def keys_rotate() -> None:
-    from hub.storage.key_rotation import rotate_keys
+def keys_rotate(data_keys: bool, batch_size: int) -> None:
+    from hub.errors import KeyProviderUnavailable
+    from hub.storage.key_rotation import rewrap_data_keys, rotate_data_keys
 
     _require_keys_that_open_stored_data()
-    report = rotate_keys(current_hub().keyring)
-    click.echo(f"re-encrypted {report.rotated} records under key {current_hub().keyring.current_key_id}")
-    if report.skipped_concurrent:
-        click.echo(f"{report.skipped_concurrent} records changed during rotation; run again to finish", err=True)
+    envelope = current_hub().envelope
+    try:
+        rewrapped = rewrap_data_keys(envelope)
+        click.echo(f"re-wrapped {rewrapped.rewrapped} data keys under master key {rewrapped.master_key_id}")
+        if rewrapped.other_provider:
+            click.echo(f"{rewrapped.other_provider} data keys belong to another key provider and were left as they are", err=True)
+        if not data_keys:
+            return
+        report = rotate_data_keys(envelope, batch_size=batch_size)
+    except KeyProviderUnavailable:
+        raise click.ClickException("the key provider is unavailable; run again to continue where it stopped") from None
+    click.echo(f"made {report.new_data_keys} data keys and re-sealed {report.resealed} records under them")
+    if report.unreadable:
+        click.echo(f"{report.unreadable} records do not open under any configured key and were left as they are", err=True)
+    if report.skipped_concurrent or report.unreadable:
+        if report.skipped_concurrent:
+            click.echo(f"{report.skipped_concurrent} records changed during rotation; run again to finish", err=True)
         sys.exit(1)
 
 
@@ -183,7 +218,41 @@ def connectors_list() -> None:
         if d["webhook_routing"] in ("app", "both"):
             click.echo(f"{'':<12} app webhook URL: {app_webhook_url(cid)}")
     for broken in plugins.broken:
-        click.echo(f"BROKEN {broken.name}: {broken.error}", err=True)
+        click.echo(f"BROKEN {broken.name}: {broken.error}" + (f" ({broken.where})" if broken.where else ""), err=True)
+
+
+@connectors_group.command("check", help="Load every plugin; exit 1 naming each broken one (file:line and traceback) or each promise a connector does not keep.")
+@with_appcontext
+def connectors_check() -> None:
+    plugins = current_hub().plugins
+    failed = False
+    for broken in plugins.broken:
+        failed = True
+        click.echo(f"BROKEN {broken.name}: {broken.error}" + (f"\n  at {broken.where}" if broken.where else ""), err=True)
+        if broken.traceback:
+            click.echo(broken.traceback.rstrip(), err=True)
+    for cid in sorted(plugins.connectors):
+        problems = plugins.declared_but_missing(cid)
+        failed = failed or bool(problems)
+        for problem in problems:
+            click.echo(f"INCOMPLETE {cid}: {problem}", err=True)
+        if not problems:
+            click.echo(f"ok {cid} ({plugins.describe(cid)['distribution'] or 'not packaged'})")
+    sys.exit(1 if failed else 0)
+
+
+@connectors_group.command("new", help="Write a new connector package NAME (pyproject with the entry point, hooks, tests that pass as written).")
+@click.argument("name")
+@click.option("--directory", "-d", type=click.Path(file_okay=False), default=".", show_default=True, help="Where to create hub-NAME/.")
+def connectors_new(name: str, directory: str) -> None:
+    from hub.scaffold import write_connector_package
+
+    try:
+        written = write_connector_package(name, Path(directory))
+    except ValueError as error:
+        raise click.BadParameter(str(error), param_hint="NAME") from None
+    click.echo(f"wrote {written}")
+    click.echo(f"next: pip install -e '{written}[test]' && pytest {written / 'tests'}")
 
 
 @click.group("tokens", help="OAuth access tokens.")
@@ -348,9 +417,46 @@ def metrics_serve() -> None:
         raise click.ClickException(str(error)) from None
 
 
+@click.command("proxy", help="Call the provider's API as an integration (debugging a connection); prints the status and the body, never a credential.")
+@click.argument("integration_id")
+@click.argument("method", type=click.Choice(["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"], case_sensitive=False))
+@click.argument("path")
+@click.option("--data", "-d", default=None, help="Request body; @FILE reads it from a file.")
+@click.option("--header", "-H", "headers", multiple=True, help="A request header, 'Name: value' (repeatable).")
+@click.option("--retries", type=click.IntRange(0, 10), default=0, show_default=True, help="Hub-Retries for this call.")
+@with_appcontext
+def proxy_command(integration_id: str, method: str, path: str, data: str | None, headers: tuple[str, ...], retries: int) -> None:
+    from hub import connections
+    from hub.errors import HubError
+    from hub.tenancy.integrations import tenant_of_integration
+
+    _require_keys_that_open_stored_data()
+    sent_headers = {"Hub-Retries": str(retries)}
+    for header in headers:
+        name, separator, value = header.partition(":")
+        if not separator or not name.strip():
+            raise click.BadParameter(f"expected 'Name: value', got {header!r}", param_hint="--header")
+        sent_headers[name.strip()] = value.strip()
+    body: bytes | None = None
+    if data is not None:
+        body = Path(data[1:]).read_bytes() if data.startswith("@") else data.encode("utf-8")
+    try:
+        session = connections.session(tenant_of_integration(integration_id), integration_id)
+        response = session.request(method.upper(), path, data=body, headers=sent_headers)
+    except HubError as error:
+        raise click.ClickException(f"{error.status} {error.title}: {error.detail}") from None
+    click.echo(f"HTTP {response.status_code} {response.reason or ''}".rstrip() + f"  (attempts: {response.proxy_attempts})", err=True)
+    click.echo(response.content.decode("utf-8", errors="replace"), nl=False)
+    if response.content and not response.content.endswith(b"\n"):
+        click.echo()
+    if response.status_code >= 400:
+        sys.exit(1)
+
+
 COMMANDS = (
     db_group, serve_command, tenants_group, keys_group, connectors_group, tokens_group, worker_command, events_group, metrics_group,
     destinations_group, deliveries_group,
+    proxy_command,
 )
 for _command in COMMANDS:
     main.add_command(_command)

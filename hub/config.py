@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -18,7 +19,7 @@ from typing import Any
 
 from hub.errors import ConfigurationError
 from hub.logs import LOG_FORMATS
-from hub.storage.crypto import generate_key_entry
+from hub.storage.key_providers import generate_local_master_key
 
 log = logging.getLogger(__name__)
 
@@ -94,6 +95,19 @@ def log_format(name: str, value: Any) -> str:
     return value
 
 
+FRAME_SOURCE = re.compile(r"'none'|'self'|https?://(\*\.)?[a-z0-9.-]+(:[0-9]{1,5})?", re.IGNORECASE)
+
+
+def frame_ancestors(name: str, value: Any) -> str:
+    """CSP `frame-ancestors` sources: `'none'`, `'self'` or origins (`https://app.example`), space-separated."""
+    sources = str(value or "'none'").split()
+    if not sources or not all(FRAME_SOURCE.fullmatch(source) for source in sources):
+        raise ConfigurationError(f"{name} must be 'none', 'self' or origins such as https://app.example, separated by spaces")
+    if "'none'" in sources and len(sources) > 1:
+        raise ConfigurationError(f"{name}: 'none' stands alone")
+    return " ".join(sources)
+
+
 def _as_number(name: str, value: Any, kind: type) -> Any:
     try:
         return kind(value)
@@ -110,10 +124,12 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("DATABASE_URL", None, text, "PostgreSQL (`postgresql://...`) or SQLite URL.", "SQLite in the instance folder"),
     Setting("REDIS_URL", None, text, "Redis for leases, OAuth state, rate limits and the queues; unset, the hub runs embedded (database and SQLite)."),
     Setting("HUB_REDIS_PREFIX", "hub", text, "Prefix of every Redis key the hub writes, so several hubs (or test runs) can share one Redis."),
-    Setting("ENCRYPTION_KEY", None, text, "Key ring, newest first: `id:base64key,id:base64key` (`hub keys generate` makes an entry).", "generated in development"),
-    Setting("KMS_KEY", None, text, "Key-encryption key (base64, 32 bytes) that wraps each entry of the key ring."),
+    Setting("KMS_KEY", None, text, "Key provider that wraps each tenant's data keys: a base64 32-byte key (or several, newest first) for `local`, `aws-kms:<key id, ARN or alias>`, or `<plugin>:<spec>` (`hub keys generate` makes a local key).", "generated in development"),
+    Setting("ENCRYPTION_KEY", None, text, "The key ring that sealed secrets before data keys (`id:base64key,...`): needed only until `hub keys rotate --data-keys` has moved them."),
+    Setting("HUB_DATA_KEY_CACHE_SECONDS", 300, number, "How long an unwrapped data key stays in process memory (the key provider is asked once per key per period)."),
+    Setting("HUB_DATA_KEY_CACHE_SIZE", 10000, integer, "Most unwrapped data keys kept in process memory (least recently used leave first)."),
     Setting("APP_BASE_URL", "http://127.0.0.1:5000", url, "The hub's public URL: OAuth redirect URIs and webhook URLs start with it."),
-    Setting("FRONTEND_URL", None, url, "Where the OAuth callback sends the browser back; `return_to` must lie under it.", "`APP_BASE_URL`"),
+    Setting("FRONTEND_URL", None, url, "Where the OAuth callback sends the browser back (unset: the hub's own `/connect/result` page); `return_to` must lie under it.", "`APP_BASE_URL`"),
     Setting("SECRET_KEY", None, text, "Signs connect tokens; production needs at least 32 random characters.", "generated in development"),
     Setting("HUB_PLUGINS", "", text, "Comma-separated modules loaded as plugins (for a host app that packages none)."),
     Setting("HUB_DISABLED_CONNECTORS", "", text, "Comma-separated connector ids not to load."),
@@ -122,6 +138,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("HUB_WEBHOOK_FAILURE_RATE_LIMIT", "120/minute", text, "Deliveries that fail verification, per endpoint; past it they get 429 instead of 401."),
     Setting("HUB_MAX_WEBHOOK_BYTES", 1024 * 1024, integer, "Largest webhook body (413 past it)."),
     Setting("HUB_MAX_REQUEST_BYTES", 64 * 1024, integer, "Largest management request body (413 past it, refused before it is buffered)."),
+    Setting("HUB_PROXY_MAX_BYTES", 10 * 1024 * 1024, integer, "Largest request body the proxy forwards to a provider (413 past it)."),
+    Setting("HUB_PROXY_TIMEOUT_SECONDS", 25.0, number, "Deadline of one proxied call, retries included (504 past it); keep it under the gunicorn worker timeout."),
+    Setting("HUB_PROXY_MAX_RETRY_AFTER_SECONDS", 10.0, number, "Longest provider `Retry-After` the proxy waits out; a longer one returns the provider's answer at once."),
+    Setting("HUB_PROXY_RATE_LIMIT", "6000/minute", text, "Proxied calls per integration, in the `limits` notation; `off` disables it."),
     Setting("HUB_JOB_MAX_ATTEMPTS", 8, integer, "Attempts of a job before it, and its event, are dead."),
     Setting("HUB_JOB_BACKOFF_SECONDS", 2.0, number, "Delay before the first retry; it doubles with each attempt, with jitter, up to an hour."),
     Setting("HUB_JOB_LEASE_SECONDS", 60, number, "How long a silent consumer keeps a job before another may take it over."),
@@ -140,6 +160,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("HUB_DELIVERY_SCHEDULE", (5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 36000.0), seconds_schedule, "Delays in seconds before each retry of a failed delivery (+-20 % jitter); after the last, the delivery is failed.", "`5,300,1800,7200,18000,36000,36000`"),
     Setting("HUB_DESTINATION_DISABLE_AFTER_HOURS", 120.0, number, "A destination that has answered nothing but failures for this long is disabled."),
     Setting("HUB_DELIVERY_CONCURRENCY_PER_DESTINATION", 2, at_least_one, "Consumer threads working on one destination at once (each through a batch of its due deliveries, one attempt at a time), so a slow receiver cannot occupy every `deliveries` consumer."),
+    Setting("HUB_CONNECT_FRAME_ANCESTORS", "'none'", frame_ancestors, "Who may frame the Connect page (CSP `frame-ancestors`): `'none'`, `'self'` or the host app's origins, space-separated."),
+    Setting("HUB_CONSOLE_IDLE_SECONDS", 1800, at_least_one, "A console session unused this long is signed out."),
+    Setting("HUB_CONSOLE_SESSION_SECONDS", 12 * 3600, at_least_one, "A console session ends this long after sign-in, however busy."),
+    Setting("HUB_CONSOLE_SIGN_IN_RATE_LIMIT", "10/minute", text, "Console sign-in attempts per client address, in the `limits` notation; `off` disables it."),
     Setting("HUB_LOG_LEVEL", "INFO", text, "Python log level of the hub's own logs."),
     Setting("HUB_LOG_FORMAT", "auto", log_format, "`json` lines, `text`, or `auto`: JSON, or plain text when stderr is a terminal."),
     Setting("HUB_METRICS_TOKEN", None, text, "Bearer token a scrape of `/metrics` must send."),
@@ -193,8 +217,8 @@ def development_defaults_in_force(settings: Mapping[str, Any]) -> list[str]:
             f"SECRET_KEY is too weak (production needs at least {MIN_SECRET_KEY_LENGTH} random characters, "
             "such as Python's secrets.token_urlsafe(48))"
         )
-    if not settings.get("ENCRYPTION_KEY"):
-        problems.append("ENCRYPTION_KEY is not set (a generated development key ring would be used)")
+    if not settings.get("KMS_KEY"):
+        problems.append("KMS_KEY is not set (a generated development master key would be used)")
     database_url = settings.get("DATABASE_URL") or ""
     if not database_url:
         problems.append("DATABASE_URL is not set (the embedded SQLite file would be used)")
@@ -231,9 +255,13 @@ def apply_development_defaults(settings: dict[str, Any]) -> None:
     if not settings.get("SECRET_KEY"):
         settings["SECRET_KEY"] = _instance_secret(instance / "secret_key", lambda: secrets.token_urlsafe(48))
         generated.append("SECRET_KEY")
-    if not settings.get("ENCRYPTION_KEY"):
-        settings["ENCRYPTION_KEY"] = _instance_secret(instance / "encryption_key", generate_key_entry)
-        generated.append("ENCRYPTION_KEY")
+    if not settings.get("KMS_KEY"):
+        settings["KMS_KEY"] = _instance_secret(instance / "kms_key", generate_local_master_key)
+        generated.append("KMS_KEY")
+    legacy_ring = instance / "encryption_key"
+    if not settings.get("ENCRYPTION_KEY") and legacy_ring.exists():
+        # A development instance from before data keys: its ring still opens what it sealed.
+        settings["ENCRYPTION_KEY"] = legacy_ring.read_text().strip()
     if generated:
         _announce_generated_keys(instance, tuple(generated))
 

@@ -92,6 +92,35 @@ class ProviderUnavailable(ServiceUnavailable):
     title, slug = "Provider unavailable", "provider-unavailable"
 
 
+class ProviderUnreachable(HubError):
+    """The proxy could not reach the provider (refused, reset, name not found): a 502, as a gateway says it."""
+
+    status, title, slug = 502, "Bad gateway", "provider-unreachable"
+
+
+class ProviderTimeout(HubError):
+    """The provider did not answer a proxied call within `HUB_PROXY_TIMEOUT_SECONDS`."""
+
+    status, title, slug = 504, "Gateway timeout", "provider-timeout"
+
+
+class KeyProviderUnavailable(ServiceUnavailable):
+    """The key provider (a KMS) could not be asked for a data key that is not cached; nothing was stored, retry later.
+
+    Raised by key providers for anything passing (unreachable, throttled,
+    timed out); the worker retries a job that met it, a webhook provider
+    retries on the 503. The detail never names a key.
+    """
+
+    title, slug = "Key provider unavailable", "key-provider-unavailable"
+    retryable = True
+    RETRY_AFTER_SECONDS = 5
+
+    def __init__(self, detail: str | None = None, **extra: Any) -> None:
+        extra.setdefault("headers", {"Retry-After": str(self.RETRY_AFTER_SECONDS)})
+        super().__init__(detail or "The key provider is unavailable; retry shortly.", **extra)
+
+
 class ConnectorNotConfigured(ServiceUnavailable):
     title, slug = "Connector not configured", "connector-not-configured"
 

@@ -16,7 +16,7 @@ on top. What this adds:
   the app itself logged it (route secrets replaced, see
   `hub.logs.loggable_path`), query values and secret-bearing headers
   replaced, everything else redacted.
-- each worker checks at boot that ENCRYPTION_KEY opens the stored data
+- each worker checks at boot that KMS_KEY and ENCRYPTION_KEY open the stored data
   (`hub.storage.key_check`), so a wrong key stops the server instead of
   serving a 500 on every credential read.
 
@@ -125,7 +125,7 @@ def post_worker_init(worker: Any) -> None:
         return
     try:
         with app.app_context():
-            verify_keys_at_start(current_hub().keyring)
+            verify_keys_at_start(current_hub().envelope)
     except ConfigurationError as error:
         worker.log.error("refusing to serve: %s", error)
         sys.exit(WORKER_BOOT_ERROR)

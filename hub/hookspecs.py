@@ -30,6 +30,7 @@ from hub.types import (
     HealthResult,
     NormalizedEvent,
     OAuthConfig,
+    ProxyConfig,
     SyncResult,
     WebhookRequest,
     WebhookResponse,
@@ -107,7 +108,9 @@ def verify_signature(  # type: ignore[empty-body]
 ) -> bool:
     """Check an inbound webhook's signature over the raw body, before anything parses it.
 
-    Compare with `hmac.compare_digest`.
+    Compare with `hmac.compare_digest`. A scheme without a signed timestamp
+    (GitHub's) cannot refuse a replay: the event id must then be the
+    provider's delivery id, so that dedupe drops it.
 
     :param request: the delivery as sent: lower-cased `headers`, the raw `body` bytes, `query`, `content_type`.
     :param credentials: the receiving integration's decrypted credentials at a
@@ -133,7 +136,8 @@ def webhook_handshake(request: WebhookRequest, settings: Mapping[str, str]) -> W
 def normalize(request: WebhookRequest, settings: Mapping[str, str]) -> list[NormalizedEvent]:  # type: ignore[empty-body]
     """Turn a verified webhook into events; the hub stores each once per integration (dedupe on `id`).
 
-    Raise ValueError for a body the connector cannot read (the caller gets 400;
+    Raise ValueError for a body the connector cannot read (the caller gets 400,
+    whose `detail` quotes the message: never put the body or a secret in it;
     RecursionError and OverflowError from parsing are treated the same). The
     hub refuses with a 400 an event it cannot store: text with NUL or a lone
     surrogate, data that is not strict JSON or is nested over 64 deep.
@@ -150,9 +154,12 @@ def sync(  # type: ignore[empty-body]
 ) -> SyncResult:
     """Fetch one page of records since `cursor`; they go through the same dedupe and processing as webhooks.
 
-    :param session: an HTTP session with a fresh access token (OAuth connectors), or none set (API-key connectors read `credentials`).
+    :param session: an HTTP session that sends `Authorization: Bearer <access_token>` whenever the
+        credentials hold an `access_token` (freshly refreshed), no authentication otherwise
+        (API-key connectors send their key from `credentials`).
     :param credentials: the integration's decrypted credentials.
-    :param cursor: what the previous page returned, or None the first time.
+    :param cursor: what the previous page returned, or None the first time (stored as text, no
+        size limit of the hub's own: keep it small).
     :param settings: the connector's own settings.
     :returns: a `SyncResult`: the records, the cursor to resume from, `has_more` to be
         called again in a new job, `retry_after` (seconds, at most a day is honoured)
@@ -192,6 +199,24 @@ def renew_subscription(  # type: ignore[empty-body]
     :param credentials: the integration's decrypted credentials.
     :param settings: the connector's own settings.
     :returns: credential fields to merge into the stored credentials (such as the watch's expiry), or None.
+    """
+
+
+@hookspec
+def proxy_config(credentials: Mapping[str, Any], settings: Mapping[str, str]) -> ProxyConfig | None:  # type: ignore[empty-body]
+    """Where the proxy sends an integration's calls and how it authenticates them.
+
+    Called for every proxied call (`/api/integrations/<id>/proxy/...` and
+    `hub.connections.session`), and again after the hub refreshed a token
+    that the provider refused with 401. The hub builds the URL, checks it
+    stays under `base_url`, strips the caller's credentials and adds the
+    headers returned here; the connector never sees the caller's request.
+
+    :param credentials: the integration's decrypted credentials, with an access token that is not about to expire.
+    :param settings: the connector's own settings (read `<ID>_API_BASE_URL` here).
+    :returns: a `ProxyConfig` (base URL, authentication headers and query
+        parameters, reserved headers, whether `Idempotency-Key` is honoured),
+        or None when the connector has no API to proxy to (the caller gets 400).
     """
 
 

@@ -31,3 +31,22 @@ DELIVERY_SECONDS = Histogram(
     buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 15.0, 30.0),
 )
 DESTINATIONS_DISABLED = Counter("hub_destinations_disabled_total", "Destinations the hub disabled, by reason.", ["reason"])
+PROXY_REQUESTS = Counter(
+    "hub_proxy_requests_total", "Proxied calls by connector, method and outcome (the status class, timeout or unreachable).",
+    ["connector", "method", "outcome"],
+)
+PROXY_SECONDS = Histogram(
+    "hub_proxy_seconds",
+    "Time from a proxied call to the provider's answer (headers; retries and refreshes included).",
+    ["connector"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 25.0),
+)
+KEY_PROVIDER_CALLS = Counter(
+    "hub_key_provider_calls_total", "Calls to the key provider by provider, operation and outcome (ok, unavailable, refused).",
+    ["provider", "operation", "outcome"],
+)
+KEY_PROVIDER_SECONDS = Histogram(
+    "hub_key_provider_seconds", "Time of one key provider call.", ["provider", "operation"],
+    buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
+)
+DATA_KEY_CACHE = Counter("hub_data_key_cache_total", "Lookups of unwrapped data keys in process memory, by result (hit, miss).", ["result"])

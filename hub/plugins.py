@@ -17,6 +17,7 @@ import importlib
 import logging
 import os
 import time
+import traceback
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from importlib.metadata import entry_points
@@ -33,6 +34,7 @@ from hub.types import (
     HealthResult,
     NormalizedEvent,
     OAuthConfig,
+    ProxyConfig,
     SyncResult,
     WebhookRequest,
     WebhookResponse,
@@ -46,8 +48,22 @@ PLUGIN_GROUP = "hub.plugins"
 
 @dataclass(frozen=True)
 class BrokenPlugin:
+    """A plugin that did not load: why, and where (the plugin's own file:line and the traceback) when it raised."""
+
     name: str
     error: str
+    where: str | None = None
+    traceback: str | None = None
+
+
+def _failure(exc: BaseException) -> tuple[str, str]:
+    """Where an exception was raised, as `file:line` (a SyntaxError's own line), and its traceback."""
+    if isinstance(exc, SyntaxError) and exc.filename:
+        where = f"{exc.filename}:{exc.lineno}"
+    else:
+        frames = traceback.extract_tb(exc.__traceback__)
+        where = f"{frames[-1].filename}:{frames[-1].lineno}" if frames else "unknown"
+    return where, "".join(traceback.format_exception(exc))
 
 
 @dataclass(frozen=True)
@@ -115,15 +131,16 @@ class PluginHost:
         """Register an object as a connector (used by host apps and tests)."""
         self._load_one(connector_id, lambda: plugin, connector=True, distribution=None)
 
-    def _report(self, name: str, error: str) -> None:
-        log.error("plugin %s was not loaded: %s", name, error)
-        self.broken.append(BrokenPlugin(name=name, error=error))
+    def _report(self, name: str, error: str, exc: BaseException | None = None) -> None:
+        where, trace = _failure(exc) if exc is not None else (None, None)
+        log.error("plugin %s was not loaded: %s%s", name, error, f" ({where})" if where else "")
+        self.broken.append(BrokenPlugin(name=name, error=error, where=where, traceback=trace))
 
     def _load_one(self, name: str, loader: Any, *, connector: bool, distribution: str | None) -> None:
         try:
             plugin = loader()
         except Exception as exc:  # a plugin's import error must not take the hub down
-            self._report(name, f"import failed: {type(exc).__name__}: {exc}")
+            self._report(name, f"import failed: {type(exc).__name__}: {exc}", exc)
             return
         try:
             self.pm.register(plugin, name=name)
@@ -156,7 +173,7 @@ class PluginHost:
         except Exception as exc:
             del self.connectors[connector_id]
             self.pm.unregister(name=connector_id)
-            self._report(connector_id, f"connector_info failed: {exc}")
+            self._report(connector_id, f"connector_info failed: {type(exc).__name__}: {exc}", exc)
             return
         self.connectors[connector_id] = Connector(connector_id, info, distribution, hooks)
 
@@ -246,6 +263,12 @@ class PluginHost:
     def renew_subscription(self, connector_id: str, *, session: Any, credentials: Mapping[str, Any]) -> dict[str, Any] | None:
         return self._call(connector_id, "renew_subscription", session=session, credentials=credentials, settings=self.settings_for(connector_id))
 
+    def proxy_config(self, connector_id: str, *, credentials: Mapping[str, Any]) -> ProxyConfig | None:
+        config = self._call(connector_id, "proxy_config", credentials=credentials, settings=self.settings_for(connector_id))
+        if config is not None and not isinstance(config, ProxyConfig):
+            raise PluginError(f"connector {connector_id} proxy_config did not return a ProxyConfig")
+        return config
+
     def process_event(self, event: Mapping[str, Any]) -> None:
         """Run every processor; the first exception propagates so the event retries."""
         self.pm.hook.process_event(event=event)
@@ -257,6 +280,19 @@ class PluginHost:
     def implemented(self, hook: str) -> bool:
         """Whether any loaded plugin implements `hook` (a fan-out with no receiver is skipped)."""
         return bool(getattr(self.pm.hook, hook).get_hookimpls())
+
+    def declared_but_missing(self, connector_id: str) -> list[str]:
+        """What the connector's `ConnectorInfo` promises without the hook to keep it (the listing drops such a flag silently)."""
+        connector = self.connector(connector_id)
+        info = connector.info
+        wanted = [("supports_sync", "sync"), ("supports_revoke", "revoke"), ("supports_health_check", "check_health")]
+        found = [f"{flag} is set but the {hook} hook is missing" for flag, hook in wanted if getattr(info, flag) and not connector.supports(hook)]
+        if info.webhook_routing != "none":
+            found += [f"webhook_routing is {info.webhook_routing!r} but the {hook} hook is missing"
+                      for hook in ("verify_signature", "normalize") if not connector.supports(hook)]
+        if info.auth_kind == "oauth2" and not connector.supports("oauth_config"):
+            found.append("auth_kind is 'oauth2' but the oauth_config hook is missing")
+        return found
 
     # description -----------------------------------------------------------
 
@@ -284,6 +320,7 @@ class PluginHost:
                 "sync": info.supports_sync and connector.supports("sync"),
                 "revoke": info.supports_revoke and connector.supports("revoke"),
                 "health_check": info.supports_health_check and connector.supports("check_health"),
+                "proxy": connector.supports("proxy_config"),
             },
             "distribution": connector.distribution,
         }

@@ -1,33 +1,61 @@
-"""pytest fixtures for the hub and for connector plugins' own tests.
+"""The hub's pytest plugin: fixtures for the hub's tests and for connector packages' own.
 
-Enable with `pytest_plugins = ["hub.testing"]`. Every test that uses `app`
-runs once on SQLite and once on PostgreSQL (when reachable). Each test run
-gets its own PostgreSQL schema and its own Redis key prefix, and each test
-starts from empty tables. With `CI=true`, an unreachable PostgreSQL or Redis
-fails the run instead of skipping.
+It loads itself wherever the hub is installed (a `pytest11` entry point), so
+a connector package's tests need no `pytest_plugins` line and no conftest
+from the hub's checkout. docs/testing_connectors.md lists what it gives.
 
-Settings (environment): `HUB_TEST_POSTGRES_URL` (default
-postgresql://127.0.0.1:5432/test), `HUB_TEST_REDIS_URL` (default
-redis://127.0.0.1:6379/0), `HUB_TEST_DATABASES` (default "sqlite,postgresql").
+Every test that uses `app` (or `make_app`, `tenant`, ...) runs once per test
+database: SQLite unless asked for more, with `HUB_TEST_DATABASES` (say
+`sqlite,postgresql`) or the `hub_test_databases` ini option (the hub's own
+pyproject.toml asks for both). Each test run gets its own PostgreSQL schema
+and its own Redis key prefix, and each test starts from empty tables. An
+unreachable PostgreSQL or Redis skips its tests with the reason, except with
+`CI=true`, where it fails them: CI machines always have the services.
+
+Settings (environment): `HUB_TEST_DATABASES`, `HUB_TEST_POSTGRES_URL`
+(default postgresql://127.0.0.1:5432/test), `HUB_TEST_REDIS_URL` (default
+redis://127.0.0.1:6379/0).
 """
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import secrets
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import parse_qsl, quote, urlsplit
 
 import pytest
+import requests
 import sqlalchemy as sa
 
-from hub.storage.crypto import generate_key_entry
+pytest.register_assert_rewrite("hub.testkit")
+
+from hub.provider.session import provider_session  # noqa: E402 - after the rewrite hook, so the test kit's asserts explain themselves
+from hub.storage.crypto import generate_key_entry  # noqa: E402
+from hub.storage.key_providers import generate_local_master_key  # noqa: E402
+from hub.testkit.contract import ConnectorContract, SampleDelivery  # noqa: E402
+from hub.testkit.http_server import serve_wsgi  # noqa: E402
+from hub.testkit.oauth_server import FakeOAuthProvider  # noqa: E402
+from hub.testkit.plugin_install import assert_installs_alone  # noqa: E402
+from hub.testkit.provider_api import FakeProviderAPI, RecordedRequest, quota_exhausted_headers  # noqa: E402
+from hub.testkit.sync_pages import sync_page, sync_until_done  # noqa: E402
+
+__all__ = [
+    "ConnectorContract", "FakeOAuthProvider", "FakeProviderAPI", "RecordedRequest", "SampleDelivery", "TenantCredentials",
+    "assert_installs_alone", "clean_environ", "connect_with_oauth", "drain_queues", "host_factory", "make_tenant",
+    "provider_session", "quota_exhausted_headers", "serve_wsgi", "sync_page", "sync_until_done",
+]
 
 POSTGRES_URL = os.environ.get("HUB_TEST_POSTGRES_URL", "postgresql://127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("HUB_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
-DATABASES = [name.strip() for name in os.environ.get("HUB_TEST_DATABASES", "sqlite,postgresql").split(",") if name.strip()]
+KNOWN_DATABASES = ("sqlite", "postgresql")
+MARKERS = (
+    "postgres_only: runs only against PostgreSQL",
+    "installs_packages: builds a fresh virtualenv and pip-installs into it (tens of seconds)",
+)
 RUN_ID = secrets.token_hex(4)
 # Settings that would leak from the developer's shell into tests.
 ENV_PREFIXES_TO_DROP = ("HUB_", "OAUTH_", "DATABASE_URL", "REDIS_URL", "ENCRYPTION_KEY", "KMS_KEY", "SECRET_KEY", "APP_BASE_URL", "FRONTEND_URL")
@@ -45,6 +73,17 @@ def unavailable(what: str, error: BaseException) -> None:
     pytest.skip(message)
 
 
+def unavailable_driver() -> None:
+    """PostgreSQL asked for but its driver not installed: say what to install, or how to run without it."""
+    message = (
+        "PostgreSQL tests need the psycopg driver: pip install 'hub[postgres]', "
+        "or set HUB_TEST_DATABASES=sqlite to run on SQLite alone"
+    )
+    if in_ci():
+        pytest.fail(f"{message}; CI=true requires PostgreSQL", pytrace=False)
+    pytest.skip(message)
+
+
 def clean_environ() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if not k.startswith(ENV_PREFIXES_TO_DROP)}
 
@@ -53,13 +92,35 @@ def _worker_suffix() -> str:
     return os.environ.get("PYTEST_XDIST_WORKER", "main")
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addini("hub_test_databases", "test databases every `app` test runs on (HUB_TEST_DATABASES overrides)", default="sqlite")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    for marker in MARKERS:
+        config.addinivalue_line("markers", marker)
+    requested_databases(config)
+
+
+def requested_databases(config: pytest.Config) -> list[str]:
+    """The databases asked for: `HUB_TEST_DATABASES`, else the `hub_test_databases` ini option, else SQLite."""
+    asked = os.environ.get("HUB_TEST_DATABASES") or str(config.getini("hub_test_databases"))
+    names = [name.strip() for name in asked.split(",") if name.strip()]
+    unknown = sorted(set(names) - set(KNOWN_DATABASES))
+    if unknown or not names:
+        raise pytest.UsageError(f"HUB_TEST_DATABASES names {', '.join(unknown) or 'nothing'}; the choices are sqlite and postgresql")
+    return names
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Tests marked `postgres_only` run on the PostgreSQL parameter alone: their SQLite copies are deselected, not skipped."""
+    """Copies of a test for databases not asked for are deselected, and so are the SQLite copies of `postgres_only` tests."""
+    wanted = requested_databases(config)
     kept, deselected = [], []
     for item in items:
         callspec = getattr(item, "callspec", None)
         database = callspec.params.get("database_url") if callspec is not None else None
-        if item.get_closest_marker("postgres_only") is not None and database not in (None, "postgresql"):
+        postgres_only = item.get_closest_marker("postgres_only") is not None
+        if (database is not None and database not in wanted) or (postgres_only and database not in (None, "postgresql")):
             deselected.append(item)
         else:
             kept.append(item)
@@ -99,12 +160,14 @@ def postgres_schema_url(schema: str) -> Iterator[str]:
     from hub.storage.database import normalize_database_url
 
     admin_url = normalize_database_url(POSTGRES_URL)
+    if importlib.util.find_spec("psycopg") is None:
+        unavailable_driver()
     try:
         engine = sa.create_engine(admin_url, connect_args={"connect_timeout": 3})
         with engine.begin() as connection:
             connection.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
     except Exception as exc:
-        unavailable(f"PostgreSQL at {POSTGRES_URL}", exc)
+        unavailable(f"PostgreSQL at {sa.make_url(POSTGRES_URL).render_as_string(hide_password=True)}", exc)
     separator = "&" if "?" in POSTGRES_URL else "?"
     try:
         yield f"{POSTGRES_URL}{separator}options={quote(f'-csearch_path={schema}')}"
@@ -118,7 +181,7 @@ def _postgres_schema_url() -> Iterator[str]:
     return postgres_schema_url(f"hub_test_{RUN_ID}_{_worker_suffix()}")
 
 
-@pytest.fixture(scope="session", params=DATABASES)
+@pytest.fixture(scope="session", params=KNOWN_DATABASES)
 def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A migrated database for this test run: SQLite file or a PostgreSQL schema."""
     if request.param == "sqlite":
@@ -136,6 +199,7 @@ def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPa
 
 
 TEST_ENCRYPTION_KEY = generate_key_entry()
+TEST_KMS_KEY = generate_local_master_key()
 
 
 def base_config(database_url: str, instance_path: str) -> dict[str, Any]:
@@ -143,6 +207,7 @@ def base_config(database_url: str, instance_path: str) -> dict[str, Any]:
         "TESTING": True,
         "DATABASE_URL": database_url,
         "SECRET_KEY": "test-secret-key-" + RUN_ID,
+        "KMS_KEY": TEST_KMS_KEY,
         "ENCRYPTION_KEY": TEST_ENCRYPTION_KEY,
         "HUB_INSTANCE_PATH": instance_path,
         "APP_BASE_URL": "http://hub.test",
@@ -272,3 +337,32 @@ def host_factory(connector: str) -> Callable[..., Any]:
         return host
 
     return build
+
+
+def connect_with_oauth(app: Any, tenant: TenantCredentials, connector: str, *, end_user_id: str = "user-1") -> dict[str, str]:
+    """The whole browser connect flow against a fake provider that approves at once; returns the query the
+    browser lands on at `FRONTEND_URL` (`status`, `integration_id` or `error`).
+
+    The connector's `OAUTH_<ID>_AUTHORIZE_URL` / `_TOKEN_URL` must point at a running `FakeOAuthProvider`.
+    """
+    client = app.test_client()
+    session = client.post("/api/connect/sessions", json={"end_user_id": end_user_id}, headers=tenant.headers)
+    assert session.status_code == 201, session.get_data(as_text=True)
+    started = client.get(f"/api/oauth/start/{connector}", query_string={"connect_token": session.json["token"]})
+    assert started.status_code == 302, started.get_data(as_text=True)
+    approved = requests.get(started.headers["Location"], allow_redirects=False, timeout=10)
+    assert approved.status_code == 302, approved.text
+    back = urlsplit(approved.headers["Location"])
+    landed = client.get(back.path, query_string=back.query)
+    assert landed.status_code == 302, landed.get_data(as_text=True)
+    return dict(parse_qsl(urlsplit(landed.headers["Location"]).query))
+
+
+def drain_queues(app: Any, *queues: str) -> int:
+    """Run every queued task of `app` now, in this process (all queues unless named), as `hub worker --drain` does;
+    returns how many ran. After it a test can assert an event is `processed`."""
+    from hub.queue.outbox import QUEUES
+    from hub.queue.queues import current_queues
+
+    with app.app_context():
+        return current_queues().run_pending(list(queues or QUEUES))

@@ -17,7 +17,7 @@ from hub.errors import CredentialsRefused
 
 __all__ = [
     "AccountInfo", "AuthKind", "ConnectorInfo", "CredentialsRefused", "HealthResult", "NormalizedEvent",
-    "OAuthConfig", "SyncResult", "WebhookRequest", "WebhookResponse", "WebhookRouting",
+    "OAuthConfig", "ProxyConfig", "SyncResult", "WebhookRequest", "WebhookResponse", "WebhookRouting",
 ]
 
 AuthKind = Literal["oauth2", "api_key", "none"]
@@ -31,6 +31,10 @@ class ConnectorInfo:
     credential_fields: for API-key connectors, the fields a tenant posts in
     `credentials` mapped to a one-line description. required_credentials
     lists the ones that must be present.
+    icon_svg: an optional square SVG icon (at most 16 KiB) the Connect page
+    shows beside the display name; the hub serves it only after keeping the
+    plain shapes of it (no script, style, link or foreign content), and shows
+    the name's initial instead when it is missing or refused.
     webhook_routing: "integration" (each integration has its own URL), "app"
     (one URL for the connector app; the connector names the account in each
     event), "both", or "none".
@@ -45,6 +49,7 @@ class ConnectorInfo:
     supports_sync: bool = False
     supports_revoke: bool = False
     supports_health_check: bool = False
+    icon_svg: str = ""
 
 
 @dataclass(frozen=True)
@@ -149,3 +154,27 @@ class HealthResult:
     ok: bool
     detail: str = ""
     needs_reauth: bool = False
+
+
+@dataclass(frozen=True)
+class ProxyConfig:
+    """How the proxy (and `hub.connections.session`) reaches the provider's API as one integration.
+
+    base_url: the API's root; every proxied path is appended to it and must
+    stay under it (`<ID>_API_BASE_URL` is how a connector lets it be
+    overridden, as for sync).
+    headers: what authenticates the call (`Authorization`, Stripe's
+    `Stripe-Account`); they replace any header of the same name the caller sent.
+    query: query parameters the connector sets; they replace the caller's.
+    reserved_headers: header names the caller may never send although the
+    connector does not set them here (Stripe's `Stripe-Account` for an
+    API-key integration: a caller must not reach another account through the key).
+    honours_idempotency_key: the provider honours `Idempotency-Key`, so a
+    POST or PATCH that carries one may be retried after an ambiguous failure.
+    """
+
+    base_url: str
+    headers: Mapping[str, str] = field(default_factory=dict)
+    query: Mapping[str, str] = field(default_factory=dict)
+    reserved_headers: tuple[str, ...] = ()
+    honours_idempotency_key: bool = False

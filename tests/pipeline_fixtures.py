@@ -110,7 +110,7 @@ class Pipeline:
         """The environment a `hub worker` subprocess needs to be this app."""
         env = {k: v for k, v in os.environ.items() if not k.startswith(("HUB_", "REDIS_URL", "DATABASE_URL"))}
         env.update(self.environ)
-        for name in ("DATABASE_URL", "REDIS_URL", "SECRET_KEY", "ENCRYPTION_KEY", "HUB_INSTANCE_PATH", "HUB_REDIS_PREFIX",
+        for name in ("DATABASE_URL", "REDIS_URL", "SECRET_KEY", "KMS_KEY", "ENCRYPTION_KEY", "HUB_INSTANCE_PATH", "HUB_REDIS_PREFIX",
                      "HUB_PLUGINS", "SIGNED_APP_SECRET", "HUB_JOB_BACKOFF_SECONDS", "HUB_JOB_LEASE_SECONDS", "APP_BASE_URL"):
             value = self.config.get(name)
             if value is not None:

@@ -44,7 +44,7 @@ def test_production_refusal_is_reported_by_the_cli(tmp_path):
     env = clean_environ() | {"HUB_INSTANCE_PATH": str(tmp_path), "HUB_ENV": "production"}
     result = subprocess.run([HUB, "db", "upgrade"], env=env, capture_output=True, text=True, timeout=60)
     assert result.returncode != 0
-    assert "SECRET_KEY" in result.stderr and "ENCRYPTION_KEY" in result.stderr
+    assert "SECRET_KEY" in result.stderr and "KMS_KEY" in result.stderr
     assert "Traceback" not in result.stderr
 
 
@@ -89,7 +89,7 @@ def test_generated_development_keys_are_announced_once_as_json(tmp_path):
     assert len(notices) == 1, result.stderr
     notice = json.loads(notices[0])
     assert notice["level"] == "warning"
-    assert "SECRET_KEY and ENCRYPTION_KEY are not set" in notice["message"]
+    assert "SECRET_KEY and KMS_KEY are not set" in notice["message"]
 
 
 def test_on_a_terminal_the_logs_are_plain_text(tmp_path):

@@ -10,14 +10,14 @@ import pytest
 from hub.app import create_app
 from hub.config import SETTINGS, SETTINGS_BY_NAME, load_settings, settings_reference
 from hub.errors import ConfigurationError
-from hub.storage.crypto import generate_key_entry
+from hub.storage.key_providers import generate_local_master_key
 
 
 def test_production_refuses_every_development_default_and_names_each(tmp_path):
     with pytest.raises(ConfigurationError) as failure:
         create_app({"HUB_INSTANCE_PATH": str(tmp_path)}, environ={"HUB_ENV": "production"})
     message = str(failure.value)
-    for name in ("SECRET_KEY", "ENCRYPTION_KEY", "DATABASE_URL", "APP_BASE_URL", "REDIS_URL", "HUB_METRICS_TOKEN"):
+    for name in ("SECRET_KEY", "KMS_KEY", "DATABASE_URL", "APP_BASE_URL", "REDIS_URL", "HUB_METRICS_TOKEN"):
         assert name in message
     assert not (tmp_path / "secret_key").exists(), "nothing is generated in production"
 
@@ -30,7 +30,7 @@ def production_environ(**changes: str) -> dict[str, str]:
     environ = {
         "HUB_ENV": "production",
         "SECRET_KEY": STRONG_SECRET_KEY,
-        "ENCRYPTION_KEY": generate_key_entry(),
+        "KMS_KEY": generate_local_master_key(),
         "DATABASE_URL": "postgresql://127.0.0.1:5432/test",
         "APP_BASE_URL": "https://hub.example.com",
         "REDIS_URL": "redis://127.0.0.1:6379/0",
@@ -44,7 +44,7 @@ def test_production_refuses_sqlite(tmp_path):
     environ = {
         "HUB_ENV": "production",
         "SECRET_KEY": STRONG_SECRET_KEY,
-        "ENCRYPTION_KEY": generate_key_entry(),
+        "KMS_KEY": generate_local_master_key(),
         "DATABASE_URL": f"sqlite:///{tmp_path}/x.db",
         "APP_BASE_URL": "https://hub.example.com",
         "REDIS_URL": "redis://127.0.0.1:6379/0",
@@ -86,8 +86,9 @@ def test_development_with_no_settings_generates_keys_in_the_instance_folder(tmp_
         app = create_app(None, environ={"HUB_INSTANCE_PATH": str(tmp_path)})
     assert app.config["DATABASE_URL"] == f"sqlite:///{tmp_path / 'hub.sqlite3'}"
     assert (tmp_path / "secret_key").stat().st_mode & 0o077 == 0
-    assert (tmp_path / "encryption_key").exists()
-    assert "SECRET_KEY and ENCRYPTION_KEY are not set" in caplog.text
+    assert (tmp_path / "kms_key").stat().st_mode & 0o077 == 0
+    assert not (tmp_path / "encryption_key").exists(), "secrets are sealed with data keys; no key ring is made"
+    assert "SECRET_KEY and KMS_KEY are not set" in caplog.text
     again = create_app(None, environ={"HUB_INSTANCE_PATH": str(tmp_path)})
     assert again.config["SECRET_KEY"] == app.config["SECRET_KEY"], "generated once, then reused"
     assert app.config["SECRET_KEY"] not in caplog.text

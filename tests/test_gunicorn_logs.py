@@ -46,6 +46,7 @@ def gunicorn_environ(tmp_path: Path, database_url: str, encryption_key: str = TE
     return clean_environ() | {
         "DATABASE_URL": database_url,
         "SECRET_KEY": settings["SECRET_KEY"],
+        "KMS_KEY": settings["KMS_KEY"],
         "ENCRYPTION_KEY": encryption_key,
         "APP_BASE_URL": "http://hub.test",
         "FRONTEND_URL": "http://frontend.test",
@@ -160,11 +161,11 @@ def test_gunicorn_stops_without_logging_errors(tmp_path, options):
 
 def test_gunicorn_refuses_to_serve_on_a_key_that_does_not_open_stored_data(app, tenant, database_url, tmp_path):
     from hub.storage.key_check import verify_keys_at_start
-    from hub.tenancy.integrations import create_integration
+    from tests.support.legacy_rows import seal_legacy_integration
 
     with app.app_context():
-        create_integration(tenant.id, connector="stripe", name="main", credentials={"api_key": "rk_test_sealed"})
-        verify_keys_at_start(app.extensions["hub"].keyring)
+        seal_legacy_integration(tenant.id, {"api_key": "rk_test_sealed"})
+        verify_keys_at_start(app.extensions["hub"].envelope)
     key_id = TEST_ENCRYPTION_KEY.split(":")[0]
     same_id_other_key = f"{key_id}:{generate_key_entry().split(':')[1]}"
 

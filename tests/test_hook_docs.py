@@ -67,3 +67,23 @@ def _top_level_parts(parameters: str) -> list[str]:
         else:
             current += character
     return [*parts, current]
+
+
+def test_the_sync_session_is_documented_as_the_hub_builds_it():
+    """Credentials holding an access_token get a Bearer session, whatever the connector's auth kind."""
+    from hub.testing import provider_session
+
+    section = _section("sync")
+    assert "none set" not in section and "Bearer <access_token>" in section
+    assert provider_session({"access_token": "at-1", "api_key": "k"}).headers["Authorization"] == "Bearer at-1"
+    assert "Authorization" not in provider_session({"api_key": "k"}).headers
+
+
+def test_what_a_plugin_author_must_know_is_written_down():
+    assert "`detail`" in _section("normalize"), "the ValueError's message is shown to the sender"
+    assert "<connector id>.<the provider's event name>" in _section("normalize"), "event types are named one way"
+    assert "replay" in _section("verify_signature") and "X-GitHub-Delivery" in _section("verify_signature")
+    assert "APP_BASE_URL + /api/oauth/callback/<id>" in _section("oauth_config")
+    info = _section("connector_info")
+    assert "`configured`" in info and "PATCH /api/integrations/<id>" in info and "dropped" in info
+    assert "4096" in _section("sync"), "cursor size"

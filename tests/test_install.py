@@ -39,3 +39,21 @@ def test_a_wheel_of_the_hub_holds_every_package_of_the_checkout(tmp_path):
     packages = {str(path.parent.relative_to(REPO_ROOT)) for path in (REPO_ROOT / "hub").rglob("__init__.py")}
     assert packages <= shipped
     assert {"hub/migrations", "hub/migrations/versions"} <= shipped
+
+
+@pytest.mark.installs_packages
+def test_a_plugin_proves_it_installs_alone_next_to_a_hub_installed_from_a_wheel(tmp_path):
+    """A plugin author's hub comes from a wheel, not a checkout: there is no pyproject.toml to build it from."""
+    python, pip = new_venv(tmp_path)
+    installed = subprocess.run([*pip, str(hub_source_copy(tmp_path))], capture_output=True, text=True, cwd=tmp_path)
+    assert installed.returncode == 0, installed.stderr[-4000:]
+    check = (
+        "from pathlib import Path\n"
+        "from hub.testkit import plugin_install\n"
+        "assert not plugin_install.runs_from_checkout()\n"
+        f"plugin_install.assert_installs_alone(Path({str(REPO_ROOT / 'plugins' / 'slack')!r}), Path({str(tmp_path / 'inner')!r}),"
+        " connector='slack', distribution='hub-slack')\n"
+    )
+    (tmp_path / "inner").mkdir()
+    proved = subprocess.run([str(python), "-c", check], capture_output=True, text=True, cwd=tmp_path, env=clean_environ(), timeout=900)
+    assert proved.returncode == 0, proved.stderr[-4000:]

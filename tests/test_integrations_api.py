@@ -76,7 +76,7 @@ def test_credentials_are_stored_encrypted(app, client, tenant):
     with app.app_context():
         row = db.session.execute(sa.select(Integration)).scalar_one()
         assert STRIPE_KEY not in row.credentials_ciphertext
-        assert row.credentials_ciphertext.startswith("v1.")
+        assert row.credentials_ciphertext.startswith("v2.")
 
 
 @pytest.mark.parametrize("method,path_suffix", [("get", ""), ("patch", ""), ("delete", "")])

@@ -1,7 +1,9 @@
-"""ENCRYPTION_KEY is checked against the stored data at start and by /readyz, on both databases.
+"""ENCRYPTION_KEY is checked against what it sealed at start and by /readyz, on both databases.
 
-The dangerous key is one that loads fine: the right key id with other key
-material, or a new ring without the key the data was sealed under.
+Values sealed before data keys (`v1.`) open under the ring until `hub keys
+rotate --data-keys` moves them. The dangerous ring is one that loads fine:
+the right key id with other key material, or a new ring without the key the
+data was sealed under.
 """
 
 from __future__ import annotations
@@ -18,8 +20,9 @@ from hub.errors import ConfigurationError
 from hub.storage.crypto import generate_key_entry
 from hub.storage.key_check import KeysDoNotOpenStoredData, verify_keys_at_start
 from hub.storage.models import KeyCheck, db
-from hub.tenancy.integrations import create_integration, get_integration_with_credentials
-from hub.testing import TEST_ENCRYPTION_KEY, base_config, clean_environ
+from hub.tenancy.integrations import get_integration_with_credentials
+from hub.testing import TEST_ENCRYPTION_KEY, TEST_KMS_KEY, base_config, clean_environ
+from tests.support.legacy_rows import seal_legacy_integration
 
 HUB = str(Path(sys.executable).parent / "hub")
 KEY_ID = TEST_ENCRYPTION_KEY.split(":")[0]
@@ -30,12 +33,12 @@ OTHER_RING = generate_key_entry()
 
 def seal_an_integration(app, tenant):
     with app.app_context():
-        return create_integration(tenant.id, connector="stripe", name="main", credentials={"api_key": "rk_test_sealed"}).id
+        return seal_legacy_integration(tenant.id, {"api_key": "rk_test_sealed"})[0]
 
 
 def start_check(app):
     with app.app_context():
-        verify_keys_at_start(app.extensions["hub"].keyring)
+        verify_keys_at_start(app.extensions["hub"].envelope)
 
 
 def recorded_key_ids(app):
@@ -101,35 +104,30 @@ def test_one_unreadable_row_does_not_condemn_a_right_key(make_app, tenant):
     assert recorded_key_ids(app) == {KEY_ID}
 
 
-def test_a_rotation_keeps_the_hub_ready_and_lets_the_old_key_go(make_app, tenant):
+def test_moving_to_data_keys_retires_the_ring(make_app, tenant):
     old = make_app()
     integration_id = seal_an_integration(old, tenant)
     start_check(old)
-    new_entry = generate_key_entry()
-    new_key_id = new_entry.split(":")[0]
-    rotating = make_app(ENCRYPTION_KEY=f"{new_entry},{TEST_ENCRYPTION_KEY}")
 
-    assert rotating.test_cli_runner().invoke(main, args=["keys", "rotate"]).exit_code == 0
+    assert old.test_cli_runner().invoke(main, args=["keys", "rotate", "--data-keys"]).exit_code == 0
 
-    assert recorded_key_ids(rotating) == {new_key_id}
-    only_new = make_app(ENCRYPTION_KEY=new_entry)
-    start_check(only_new)
-    assert readiness(only_new) == (200, "ok")
-    with only_new.app_context():
+    assert recorded_key_ids(old) == set()
+    without_ring = make_app(ENCRYPTION_KEY=None)
+    start_check(without_ring)
+    assert readiness(without_ring) == (200, "ok")
+    with without_ring.app_context():
         assert get_integration_with_credentials(tenant.id, integration_id)[1] == {"api_key": "rk_test_sealed"}
-    assert readiness(old) == (503, "failed"), "a process still on the old ring cannot read the rotated data"
+    assert readiness(old) == (200, "ok")
 
 
-def test_a_second_process_with_other_material_for_the_same_new_key_is_refused(make_app, tenant):
-    new_entry = generate_key_entry()
-    twin = f"{new_entry.split(':')[0]}:{generate_key_entry().split(':')[1]}"
-    first = make_app(ENCRYPTION_KEY=f"{new_entry},{TEST_ENCRYPTION_KEY}")
+def test_a_ring_without_the_key_of_new_data_is_harmless_once_nothing_is_sealed_under_it(make_app, tenant):
+    """Nothing new is sealed under the ring: a process with another ring records nothing and stays ready."""
+    first = make_app()
     start_check(first)
-    second = make_app(ENCRYPTION_KEY=f"{twin},{TEST_ENCRYPTION_KEY}")
-
-    with pytest.raises(KeysDoNotOpenStoredData):
-        start_check(second)
-    assert readiness(first) == (200, "ok")
+    other = make_app(ENCRYPTION_KEY=OTHER_RING)
+    start_check(other)
+    assert recorded_key_ids(other) == set()
+    assert readiness(other) == (200, "ok")
 
 
 def test_an_unmigrated_database_is_named_at_start(make_app, tmp_path):
@@ -149,7 +147,7 @@ def test_a_database_down_at_start_only_warns(make_app, caplog):
 def _cli(database_url, tmp_path, encryption_key, *args):
     settings = base_config(database_url, str(tmp_path / "instance"))
     env = clean_environ() | {
-        "DATABASE_URL": database_url, "SECRET_KEY": settings["SECRET_KEY"], "ENCRYPTION_KEY": encryption_key,
+        "DATABASE_URL": database_url, "SECRET_KEY": settings["SECRET_KEY"], "ENCRYPTION_KEY": encryption_key, "KMS_KEY": TEST_KMS_KEY,
         "HUB_INSTANCE_PATH": str(tmp_path / "instance"),
     }
     return subprocess.run([HUB, *args], env=env, capture_output=True, text=True, timeout=120)

@@ -18,10 +18,11 @@ HUB = ROOT / "hub"
 
 # From the top down: a module may import from its own layer or the layers below, never from one above.
 LAYERS = [
-    ("entry points", {"hub", "hub.__main__", "hub.cli", "hub.testing", "hub.gunicorn_config"}),
+    ("entry points", {"hub", "hub.__main__", "hub.cli", "hub.testing", "hub.gunicorn_config", "hub.scaffold"}),
     ("the app factory", {"hub.app"}),
-    ("HTTP", {"hub.api"}),
-    ("ingestion, consumers, the connect flow, monitoring, test kit", {"hub.webhooks", "hub.worker", "hub.oauth", "hub.monitoring", "hub.testkit"}),
+    ("HTTP", {"hub.api", "hub.web"}),
+    ("ingestion, consumers, the connect flow, monitoring, test kit, connections for in-process code",
+     {"hub.webhooks", "hub.worker", "hub.oauth", "hub.monitoring", "hub.testkit", "hub.connections"}),
     ("calls to providers", {"hub.provider"}),
     ("stored events", {"hub.events"}),
     ("the queue", {"hub.queue"}),

@@ -14,7 +14,7 @@ import requests
 
 from hub.app import create_app
 from hub.errors import ConfigurationError
-from hub.storage.crypto import generate_key_entry
+from hub.storage.key_providers import generate_local_master_key
 from hub.testing import clean_environ
 
 TOKEN = "metrics-token-for-tests-0123456789abcdef"
@@ -54,7 +54,7 @@ def _production_environ(**extra: str) -> dict[str, str]:
     return {
         "HUB_ENV": "production",
         "SECRET_KEY": secrets.token_urlsafe(48),
-        "ENCRYPTION_KEY": generate_key_entry(),
+        "KMS_KEY": generate_local_master_key(),
         "DATABASE_URL": "postgresql://127.0.0.1:5432/test",
         "APP_BASE_URL": "https://hub.example.com",
         "REDIS_URL": "redis://127.0.0.1:6379/0",

@@ -35,7 +35,7 @@ def sealed_verifier(app) -> str:
             sealed = hub.redis.get(key).decode()
         else:
             sealed = db.session.execute(sa.select(OAuthState.payload_ciphertext)).scalar_one()
-        verifier = app.extensions["hub"].keyring.decrypt_json(sealed, OAUTH_STATE_CONTEXT)["code_verifier"]
+        verifier = app.extensions["hub"].envelope.open_json(None, OAUTH_STATE_CONTEXT, sealed)["code_verifier"]
     assert len(verifier) >= 43
     return verifier
 

@@ -455,6 +455,30 @@ def test_a_failed_code_exchange_redirects_with_the_error_and_stores_nothing(oaut
     assert all_integrations(oauth_app) == []
 
 
+@pytest.mark.parametrize("dialect", ["form", "accept"])
+def test_a_form_encoded_token_answer_connects_like_json(oauth_app, client, provider, tenant, dialect):
+    """GitHub answers form-encoded unless asked for JSON; some providers always do."""
+    provider.token_response_format = dialect
+
+    landed = connect(client, tenant)
+
+    assert landed["status"] == "success"
+    [(_, credentials)] = integrations_of(oauth_app, tenant.id)
+    assert credentials["access_token"] in provider.tokens
+
+
+@pytest.mark.parametrize("dialect", ["json", "form"])
+def test_an_error_under_http_200_is_an_error(oauth_app, client, provider, tenant, dialect):
+    """GitHub answers a bad code with HTTP 200 and an `error` field."""
+    provider.token_error, provider.token_error_http_status, provider.token_response_format = "bad_verification_code", 200, dialect
+    back = authorize(start(client, connect_token(client, tenant)).headers["Location"])
+
+    landed = query_of(callback(client, back).headers["Location"])
+
+    assert landed == {"status": "error", "error": "bad_verification_code", "connector": "demo"}
+    assert all_integrations(oauth_app) == []
+
+
 def test_an_unreachable_token_endpoint_redirects_with_an_error(oauth_app, client, provider, tenant):
     provider.token_error_status = 503
     back = authorize(start(client, connect_token(client, tenant)).headers["Location"])

@@ -59,13 +59,13 @@ def test_metrics_count_deliveries_jobs_and_events(pipeline):
 def test_readyz_is_503_when_the_queue_is_down(make_app):
     response = make_app(REDIS_URL="redis://127.0.0.1:1/0").test_client().get("/readyz")
     assert response.status_code == 503
-    assert response.json["checks"] == {"database": "ok", "keys": "ok", "queue": "unavailable"}
+    assert response.json["checks"] == {"database": "ok", "keys": "ok", "key_provider": "ok", "queue": "unavailable"}
 
 
 def test_readyz_checks_the_queue(pipeline):
     response = pipeline.client.get("/readyz")
     assert response.status_code == 200
-    assert response.json["checks"] == {"database": "ok", "keys": "ok", "queue": "ok"}
+    assert response.json["checks"] == {"database": "ok", "keys": "ok", "key_provider": "ok", "queue": "ok"}
 
 
 def test_cli_lists_dead_events_and_replays_one(pipeline):

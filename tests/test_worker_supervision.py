@@ -27,7 +27,7 @@ pytestmark = pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="re
 
 def worker_env(app) -> dict[str, str]:
     env = clean_environ() | {
-        name: str(app.config[name]) for name in ("DATABASE_URL", "SECRET_KEY", "ENCRYPTION_KEY", "HUB_INSTANCE_PATH", "HUB_REDIS_PREFIX")
+        name: str(app.config[name]) for name in ("DATABASE_URL", "SECRET_KEY", "KMS_KEY", "ENCRYPTION_KEY", "HUB_INSTANCE_PATH", "HUB_REDIS_PREFIX")
     }
     return env | {"PYTHONPATH": os.pathsep.join(sys.path)}
 

@@ -13,7 +13,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(integrations.blueprint)
     app.register_blueprint(metrics.blueprint)
     app.register_blueprint(openapi.blueprint)
-    from hub.api import connect, destinations, events, keys, oauth, webhooks
+    from hub.api import connect, destinations, events, keys, oauth, proxy, webhooks
 
     app.register_blueprint(connect.blueprint)
     app.register_blueprint(oauth.blueprint)
@@ -21,3 +21,4 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(events.blueprint)
     app.register_blueprint(keys.blueprint)
     app.register_blueprint(destinations.blueprint)
+    app.register_blueprint(proxy.blueprint)

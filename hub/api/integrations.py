@@ -16,8 +16,8 @@ from hub.provider.sync import request_sync
 from hub.queue.pausing import TENANT_SWITCHABLE_STATUSES, switch_status
 from hub.queue.deliveries import announce_integration
 from hub.queue.queues import enqueue
-from hub.storage.models import db
 from hub.runtime import current_hub
+from hub.storage.models import db
 from hub.tenancy import integrations as service
 from hub.tenancy.quotas import check_integration_quota
 
@@ -49,13 +49,53 @@ class UpdateIntegration(StrictBody):
 
 
 def _check_credentials(connector_id: str, credentials: dict[str, Any]) -> None:
-    info = current_hub().plugins.info(connector_id)
-    unknown = sorted(set(credentials) - set(info.credential_fields))
+    _check_credential_names(connector_id, credentials)
+    _check_required_credentials(connector_id, credentials)
+
+
+def _check_credential_names(connector_id: str, credentials: dict[str, Any]) -> None:
+    unknown = sorted(set(credentials) - set(current_hub().plugins.info(connector_id).credential_fields))
     if unknown:
         raise BadRequest(f"Unknown credential fields for {connector_id}: {', '.join(unknown)}.")
-    missing = [name for name in info.required_credentials if not credentials.get(name)]
+
+
+def _check_required_credentials(connector_id: str, credentials: dict[str, Any]) -> None:
+    missing = [name for name in current_hub().plugins.info(connector_id).required_credentials if not credentials.get(name)]
     if missing:
         raise BadRequest(f"Missing credential fields for {connector_id}: {', '.join(missing)}.")
+
+
+def connect_api_key_integration(
+    tenant_id: str, connector_id: str, *, name: str, credentials: dict[str, Any], end_user_id: str | None = None
+) -> Any:
+    """Create an API-key integration: the fields checked, the quota, then the provider names the account.
+
+    The API and the Connect page (hub.web.connect_page) both connect this way.
+    `hub.integration.connected` goes to the tenant's destinations in the
+    transaction that creates the integration.
+    """
+    plugins = current_hub().plugins
+    if connector_id not in plugins.connectors:
+        raise NotFound("No such connector")
+    if not plugins.info(connector_id).credential_fields:
+        raise BadRequest(f"{connector_id} connects through OAuth; send the user to /api/oauth/start/{connector_id}.")
+    _check_credentials(connector_id, credentials)
+    check_integration_quota(tenant_id, lock=False)  # answered before the provider is asked; the insert counts again
+    account = learn_api_key_account(connector_id, credentials)
+    integration = service.create_integration(
+        tenant_id,
+        connector=connector_id,
+        name=name,
+        credentials=credentials,
+        external_account_id=account.external_account_id if account is not None else None,
+        end_user_id=end_user_id,
+        commit=False,
+    )
+    db.session.flush()
+    dispatches = announce_integration("hub.integration.connected", integration)
+    db.session.commit()
+    enqueue(dispatches)
+    return integration
 
 
 @blueprint.get("/api/integrations")
@@ -76,26 +116,7 @@ def list_integrations():  # type: ignore[no-untyped-def]
 @require_tenant
 def create_integration():  # type: ignore[no-untyped-def]
     body = parse_json_body(request, CreateIntegration)
-    plugins = current_hub().plugins
-    if body.connector not in plugins.connectors:
-        raise NotFound("No such connector")
-    if not plugins.info(body.connector).credential_fields:
-        raise BadRequest(f"{body.connector} connects through OAuth; send the user to /api/oauth/start/{body.connector}.")
-    _check_credentials(body.connector, body.credentials)
-    check_integration_quota(g.tenant_id, lock=False)  # answered before the provider is asked; the insert counts again
-    account = learn_api_key_account(body.connector, body.credentials)
-    integration = service.create_integration(
-        g.tenant_id,
-        connector=body.connector,
-        name=body.name,
-        credentials=body.credentials,
-        external_account_id=account.external_account_id if account is not None else None,
-        commit=False,
-    )
-    db.session.flush()
-    dispatches = announce_integration("hub.integration.connected", integration)
-    db.session.commit()
-    enqueue(dispatches)
+    integration = connect_api_key_integration(g.tenant_id, body.connector, name=body.name, credentials=body.credentials)
     return jsonify(service.serialize_integration(integration)), 201
 
 
@@ -120,14 +141,19 @@ def update_integration(integration_id: str):  # type: ignore[no-untyped-def]
             raise BadRequest("The connector of this integration is not installed.")
         if not current_hub().plugins.info(connector).credential_fields:
             raise BadRequest("OAuth credentials are replaced by connecting again, not by PATCH.")
+        # Only the posted fields must be the connector's credential fields: an OAuth integration's stored
+        # tokens are not, and a per-integration setting (a webhook secret) merges over them.
+        _check_credential_names(connector, body.credentials)
         stored = service.decrypt_credentials(integration)
         merged = {k: v for k, v in {**stored, **body.credentials}.items() if v is not None}
-        _check_credentials(connector, merged)
-        # New credentials may belong to another account: the provider says which, before anything is written.
-        account = learn_api_key_account(connector, merged)
+        _check_required_credentials(connector, merged)
+        account_change: dict[str, Any] = {}
+        if current_hub().plugins.has_hook(connector, "api_key_account"):
+            # New credentials may belong to another account: the provider says which, before anything is written.
+            account = learn_api_key_account(connector, merged)
+            account_change["external_account_id"] = account.external_account_id if account is not None else None
         integration = service.update_integration_credentials(
-            g.tenant_id, integration_id, merged, expected_version=version,
-            external_account_id=account.external_account_id if account is not None else None,
+            g.tenant_id, integration_id, merged, expected_version=version, **account_change,
         )
     if body.name is not None:
         integration = service.rename_integration(g.tenant_id, integration_id, body.name)

@@ -44,6 +44,41 @@ TOO_LARGE = {"413": _problem("Body over HUB_MAX_REQUEST_BYTES")}
 AUTH_ERRORS = {"401": _problem("Missing or invalid API key"), **COMMON_ERRORS}
 
 
+def _proxy_operation(method: str, with_body: bool) -> dict[str, Any]:
+    """One method of the proxy: the provider's answer passes through whatever it is; the hub's own errors are problems."""
+    operation: dict[str, Any] = {
+        "operationId": f"proxy{method.title()}",
+        "summary": f"{method.upper()} the provider's API as the integration",
+        "description": (
+            "Sends the call to the connector's API base URL + `/{path}` with the query string, body and safe headers, "
+            "adding the integration's authentication; the provider's status, headers (minus hop-by-hop, cookies and "
+            "origin headers) and raw body come back unchanged, with `Hub-Proxy-Attempts`. Redirects are not followed."
+        ),
+        "security": BEARER,
+        "parameters": [
+            {"name": "Hub-Retries", "in": "header", "required": False, "schema": {"type": "integer", "minimum": 0, "maximum": 10},
+             "description": "Retries of 429, 502, 503, 504 and connection failures (POST and PATCH: only when the provider surely did not act)."},
+        ],
+        "responses": {
+            "default": {
+                "description": "The provider's answer, unchanged",
+                "headers": {"Hub-Proxy-Attempts": {"schema": {"type": "integer"}, "description": "Requests the hub sent to get this answer"}},
+                "content": {"*/*": {"schema": {}}},
+            },
+            "400": _problem("A path that leaves the base URL, a bad Hub-Retries, or a connector without an API base URL"),
+            "404": _problem("No such integration (another tenant's too)"),
+            "409": _problem("The integration is not active (needs_reauth, revoked, disabled)"),
+            "413": _problem("Body over HUB_PROXY_MAX_BYTES"),
+            "502": _problem("The provider could not be reached"),
+            "504": _problem("The provider did not answer within HUB_PROXY_TIMEOUT_SECONDS"),
+            **AUTH_ERRORS,
+        },
+    }
+    if with_body:
+        operation["requestBody"] = {"required": False, "content": {"*/*": {"schema": {}}}}
+    return operation
+
+
 def _path_id(name: str) -> dict[str, Any]:
     return {"name": name, "in": "path", "required": True, "schema": ID}
 
@@ -277,6 +312,106 @@ SCHEMAS: dict[str, Any] = {
 }
 
 
+def _page(description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"text/html": {"schema": {"type": "string"}}}}
+
+
+def _page_errors(*statuses: str) -> dict[str, Any]:
+    """Errors of the browser pages are pages too; a database outage stays the API's problem document."""
+    described = {
+        "400": "A bad value", "401": "An expired or invalid link or key", "403": "A form without its CSRF token",
+        "404": "Not found (another tenant's id too)", "409": "Not possible in the current state", "413": "A body over HUB_MAX_REQUEST_BYTES",
+        "429": "Too many requests",
+    }
+    pages = {status: _page(described[status]) for status in statuses}
+    pages["503"] = {"description": "A dependency is unavailable", "content": {"text/html": {"schema": {"type": "string"}}, "application/problem+json": {"schema": PROBLEM}}}
+    return pages
+
+
+def _text_path(name: str) -> dict[str, Any]:
+    return {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+
+
+def _text_query(*names: str) -> list[dict[str, Any]]:
+    return [{"name": name, "in": "query", "schema": {"type": "string"}} for name in names]
+
+
+SIGN_IN_FIRST = {"303": _redirect("No console session: to the sign-in page")}
+
+
+def _console_get(operation_id: str, description: str, *, query: tuple[str, ...] = (), errors: tuple[str, ...] = ("404", "429")) -> dict[str, Any]:
+    return {"get": {
+        "operationId": operation_id, "tags": ["browser"], "description": description, "parameters": _text_query(*query),
+        "responses": {"200": _page(description), **SIGN_IN_FIRST, **_page_errors("400", *errors)},
+    }}
+
+
+def _console_post(operation_id: str, description: str) -> dict[str, Any]:
+    return {"post": {
+        "operationId": operation_id, "tags": ["browser"],
+        "description": description + " A form post: it needs the console session's cookie and its csrf_token field.",
+        "responses": {"303": _redirect("Done (or no console session: to the sign-in page)"), **_page_errors("400", "403", "404", "409", "413", "429")},
+    }}
+
+
+def web_pages() -> dict[str, Any]:
+    """The Connect page and the console: HTML pages for people, documented so every route has its entry."""
+    integration = [_text_path("integration_id")]
+    event = [_text_path("event_id")]
+    return {
+        "/connect": {"get": {
+            "operationId": "connectPage", "tags": ["browser"],
+            "description": "The end user's Connect page for a connect token: a Connect link per OAuth connector, a form per API-key connector.",
+            "parameters": _text_query("connect_token", "return_to"),
+            "responses": {"200": _page("The connectors the token allows"), **_page_errors("400", "401", "429")},
+        }},
+        "/connect/{connector_id}": {"parameters": [_text_path("connector_id")], "post": {
+            "operationId": "connectWithCredentials", "tags": ["browser"],
+            "description": "The Connect page's form for an API-key connector (connect_token, csrf_token, name, credential-<field>).",
+            "responses": {"303": _redirect("Connected: to the result page"), **_page_errors("400", "401", "403", "404", "409", "413", "429")},
+        }},
+        "/connect/icons/{connector_id}.svg": {"parameters": [_text_path("connector_id")], "get": {
+            "operationId": "connectorIcon", "tags": ["browser"], "description": "A connector's icon, rebuilt from its plain SVG shapes.",
+            "responses": {"200": {"description": "The icon", "content": {"image/svg+xml": {"schema": {"type": "string"}}}}, **_page_errors("404")},
+        }},
+        "/connect/result": {"get": {
+            "operationId": "connectResult", "tags": ["browser"],
+            "description": "Where a connection from the Connect page ends: connected, or the provider's refusal in plain words.",
+            "parameters": _text_query("status", "connector", "error", "integration_id", "connect_token", "return_to"),
+            "responses": {"200": _page("The outcome"), **_page_errors("400", "429")},
+        }},
+        "/console/sign-in": {
+            "get": {
+                "operationId": "consoleSignInPage", "tags": ["browser"], "description": "The console's sign-in form (a tenant API key).",
+                "responses": {"200": _page("The form"), "303": _redirect("Already signed in: to the console"), **_page_errors("429")},
+            },
+            "post": {
+                "operationId": "consoleSignIn", "tags": ["browser"],
+                "description": "Sign in with a tenant API key (api_key, csrf_token): a new server-side session; the key is not kept.",
+                "responses": {
+                    "303": _redirect("Signed in: to the console, with the session cookie"),
+                    **_page_errors("401", "403", "413", "429"),
+                },
+            },
+        },
+        "/console/sign-out": _console_post("consoleSignOut", "End the console session."),
+        "/console": _console_get("consoleOverview", "The tenant's events per hour over the last 24 hours, by connector and status."),
+        "/console/integrations": _console_get("consoleIntegrations", "The tenant's integrations, a page at a time.", query=("cursor", "limit")),
+        "/console/integrations/{integration_id}": {"parameters": integration, **_console_get("consoleIntegration", "One integration, its webhook URL and actions.")},
+        "/console/integrations/{integration_id}/sync": {"parameters": integration, **_console_post("consoleSyncIntegration", "Queue a sync.")},
+        "/console/integrations/{integration_id}/status": {"parameters": integration, **_console_post("consoleSetIntegrationStatus", "Disable or enable (status).")},
+        "/console/integrations/{integration_id}/delete": {
+            "parameters": integration,
+            **_console_get("consoleConfirmDelete", "Ask before deleting an integration."),
+            **_console_post("consoleDeleteIntegration", "Delete the integration."),
+        },
+        "/console/events": _console_get("consoleEvents", "The tenant's events, filtered, a page at a time.", query=("status", "connector", "integration_id", "type", "cursor", "limit")),
+        "/console/dead-letters": _console_get("consoleDeadLetters", "The tenant's dead events.", query=("connector", "integration_id", "type", "cursor", "limit")),
+        "/console/events/{event_id}": {"parameters": event, **_console_get("consoleEvent", "One event and its CloudEvent.")},
+        "/console/events/{event_id}/replay": {"parameters": event, **_console_post("consoleReplayEvent", "Queue the event for processing again.")},
+    }
+
+
 def build_document() -> dict[str, Any]:
     integration_id = [_path_id("integration_id")]
     connector = [{"name": "connector", "in": "path", "required": True, "schema": {"type": "string"}}]
@@ -295,7 +430,7 @@ def build_document() -> dict[str, Any]:
             "/readyz": {
                 "get": {
                     "operationId": "readyz",
-                    "description": "checks: database (reachable), keys (ENCRYPTION_KEY opens the stored data), queue (reachable).",
+                    "description": "checks: database (reachable), keys (ENCRYPTION_KEY opens what it sealed), key_provider (KMS_KEY reachable and unwraps the stored data keys), queue (reachable).",
                     "responses": {"200": _json("Ready", SCHEMAS["Health"]), "503": _json("A dependency is down", SCHEMAS["Health"])},
                 }
             },
@@ -368,6 +503,11 @@ def build_document() -> dict[str, Any]:
                     "security": BEARER,
                     "responses": {"204": {"description": "Deleted (soft)"}, "400": _problem("Bad query"), "404": _problem("Not found"), **AUTH_ERRORS},
                 },
+            },
+            "/api/integrations/{integration_id}/proxy/{path}": {
+                "parameters": [*integration_id, {"name": "path", "in": "path", "required": True, "schema": {"type": "string"},
+                                                 "description": "The provider's path, relative to the connector's API base URL"}],
+                **{method: _proxy_operation(method, with_body=method not in ("get", "delete")) for method in ("get", "post", "put", "patch", "delete")},
             },
             "/api/integrations/{integration_id}/sync": {
                 "parameters": integration_id,
@@ -603,6 +743,7 @@ def build_document() -> dict[str, Any]:
                     "responses": {"202": _json("One more attempt is queued, with the same webhook-id", {"$ref": "#/components/schemas/DeliveryAccepted"}), "400": _problem("Bad query"), "404": _problem("Not found"), "409": _problem("The delivery is being attempted right now"), **AUTH_ERRORS},
                 },
             },
+            **web_pages(),
         },
     }
 

@@ -80,6 +80,7 @@ def list_events(
     status: str | None = None,
     integration_id: str | None = None,
     connector: str | None = None,
+    type: str | None = None,
     limit: int = DEFAULT_PAGE_LIMIT,
     cursor: str | None = None,
 ) -> tuple[list[WebhookEvent], str | None]:
@@ -95,6 +96,8 @@ def list_events(
         query = query.where(WebhookEvent.integration_id == integration_id)
     if connector:
         query = query.where(WebhookEvent.connector == connector)
+    if type:
+        query = query.where(WebhookEvent.type == type)
     return page(query, WebhookEvent.received_at, WebhookEvent.id, cursor=cursor, limit=limit, newest_first=True)
 
 

@@ -19,16 +19,22 @@ log = logging.getLogger(__name__)
 
 
 def readiness_checks() -> dict[str, str]:
-    """Each dependency by name: "ok", "unavailable", or for the keys "failed" (ENCRYPTION_KEY does not open the stored data)."""
+    """Each dependency by name: "ok", "unavailable", or "failed" for keys that do not open the stored data.
+
+    `keys` is the ENCRYPTION_KEY ring against what it sealed; `key_provider`
+    is the provider behind KMS_KEY, asked to unwrap the newest data key.
+    """
     checks: dict[str, str] = {}
     try:
         with read_only_connection() as connection:
             connection.exec_driver_sql("SELECT 1")
             checks["database"] = "ok"
             checks["keys"] = _keys_check(connection)
+            checks["key_provider"] = current_hub().envelope.probe(connection)
     except Exception:
         checks.setdefault("database", "unavailable")
         checks.setdefault("keys", "unavailable")
+        checks.setdefault("key_provider", "unavailable")
     try:
         for name in QUEUES:
             current_queues().depth(name)

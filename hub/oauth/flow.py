@@ -23,7 +23,7 @@ from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 import requests
 from authlib.integrations.base_client.errors import OAuthError
 
-from hub.errors import BadRequest, Conflict, HubError, IntegrationQuotaExceeded
+from hub.errors import BadRequest, Conflict, HubError, IntegrationQuotaExceeded, KeyProviderUnavailable
 from hub.oauth.state import InvalidState, PendingAuthorization, consume_state, issue_state
 from hub.plugins import checked_account
 from hub.provider.oauth_client import (
@@ -53,6 +53,8 @@ MAX_RETURN_TO = 2048
 CONNECT_LEASE_TTL_SECONDS = 30
 CONNECT_LEASE_WAIT_SECONDS = 10
 CALLBACK_PATH = "/api/oauth/callback/{connector}"
+# The hub's own Connect page shows the outcome of the flows it starts (hub.web.connect_page).
+CONNECT_RESULT_PATH = "/connect/result"
 
 
 def callback_url(connector_id: str) -> str:
@@ -60,13 +62,30 @@ def callback_url(connector_id: str) -> str:
     return current_hub().settings["APP_BASE_URL"] + CALLBACK_PATH.format(connector=connector_id)
 
 
+def connect_result_url() -> str:
+    """The hub's own page that shows a Connect page flow's outcome."""
+    return current_hub().settings["APP_BASE_URL"] + CONNECT_RESULT_PATH
+
+
+def default_landing() -> str:
+    """Where a flow without `return_to` ends: FRONTEND_URL, or the hub's own result page when
+    FRONTEND_URL is unset (it then defaults to APP_BASE_URL, where the hub has no page of its own)."""
+    settings = current_hub().settings
+    if settings["FRONTEND_URL"] == settings["APP_BASE_URL"]:
+        return connect_result_url()
+    return settings["FRONTEND_URL"]
+
+
 def validate_return_to(return_to: str | None) -> str | None:
-    """`return_to` when it lies under FRONTEND_URL (same origin, same path prefix); 400 otherwise."""
+    """`return_to` when it lies under FRONTEND_URL (same origin, same path prefix), or is the
+    hub's own Connect result page; 400 otherwise."""
     if return_to is None or return_to == "":
         return None
     refused = BadRequest("return_to must be an absolute URL under FRONTEND_URL.")
     if len(return_to) > MAX_RETURN_TO or any(ch in return_to for ch in "\\\r\n\t") or not return_to.isprintable():
         raise refused
+    if _is_connect_result_page(return_to):
+        return return_to
     frontend = urlsplit(current_hub().settings["FRONTEND_URL"])
     try:
         target = urlsplit(return_to)
@@ -87,6 +106,20 @@ def validate_return_to(return_to: str | None) -> str | None:
     if not same_origin or not under_prefix or dot_segments:
         raise refused
     return return_to
+
+
+def _is_connect_result_page(return_to: str) -> bool:
+    page = urlsplit(connect_result_url())
+    try:
+        target = urlsplit(return_to)
+        same_port = target.port == page.port
+    except ValueError:
+        return False
+    return (
+        target.scheme.lower() == page.scheme.lower() and (target.hostname or "") == (page.hostname or "").lower()
+        and same_port and target.username is None and target.password is None
+        and target.path == page.path and not target.fragment
+    )
 
 
 def authorization_url(
@@ -122,7 +155,7 @@ def complete_authorization(connector_id: str, params: Mapping[str, str], *, brow
     pending = consume_state(params.get("state"), browser_nonce=browser_nonce)
     if pending.connector != connector_id:
         raise InvalidState("The OAuth state was issued for another connector; start the connection again.")
-    target = pending.return_to or current_hub().settings["FRONTEND_URL"]
+    target = pending.return_to or default_landing()
 
     def failed(error_code: str) -> str:
         log.info("OAuth connection to %s for tenant %s failed: %s", connector_id, pending.tenant_id, error_code)
@@ -136,6 +169,7 @@ def complete_authorization(connector_id: str, params: Mapping[str, str], *, brow
         return failed("invalid_request")
     try:
         config = require_client(provider_oauth_config(connector_id), connector_id)
+        current_hub().envelope.ensure_data_key(pending.tenant_id)  # before the single-use code is spent
         token = exchange_code(
             config, code=code, code_verifier=pending.code_verifier, redirect_uri=callback_url(connector_id)
         )
@@ -144,6 +178,9 @@ def complete_authorization(connector_id: str, params: Mapping[str, str], *, brow
         return failed(error.error if ERROR_CODE.fullmatch(str(error.error or "")) else "invalid_grant")
     except (requests.RequestException, ValueError) as error:
         log.warning("OAuth code exchange with %s failed: %s", connector_id, type(error).__name__)
+        return failed("temporarily_unavailable")
+    except KeyProviderUnavailable:
+        log.warning("OAuth callback for %s cannot finish: the key provider is unavailable", connector_id)
         return failed("temporarily_unavailable")
     except HubError as error:
         log.warning("OAuth callback for %s cannot finish: %s", connector_id, error.title)

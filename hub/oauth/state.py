@@ -69,7 +69,7 @@ def issue_state(
         tenant_id, end_user_id, connector, code_verifier, return_to, expires_at.timestamp(), browser_nonce_hash
     )
     # The hash inside the sealed payload pins it to its key: a payload moved to another key does not open as valid.
-    sealed = current_hub().keyring.encrypt_json({**asdict(pending), "state_hash": state_hash}, OAUTH_STATE_CONTEXT)
+    sealed = current_hub().envelope.seal_json(None, OAUTH_STATE_CONTEXT, {**asdict(pending), "state_hash": state_hash})
     current_hub().oauth_states.save(state_hash, sealed, expires_at)
     return state
 
@@ -90,7 +90,7 @@ def consume_state(state: str | None, *, browser_nonce: str | None) -> PendingAut
     if sealed is None:
         raise InvalidState("The OAuth state is unknown, expired or already used; start the connection again.")
     try:
-        payload = current_hub().keyring.decrypt_json(sealed, OAUTH_STATE_CONTEXT)
+        payload = current_hub().envelope.open_json(None, OAUTH_STATE_CONTEXT, sealed)
     except (DecryptionFailed, ValueError):
         raise InvalidState("The OAuth state could not be read; start the connection again.") from None
     if payload.pop("state_hash", None) != state_hash:

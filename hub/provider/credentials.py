@@ -17,6 +17,7 @@ which is.
 
 from __future__ import annotations
 
+import hmac
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -65,28 +66,51 @@ def fresh_credentials(tenant_id: str, integration_id: str) -> dict[str, Any]:
     (the refresh must not hold it across a provider call).
     """
     integration, credentials = get_integration_with_credentials(tenant_id, integration_id)
+    return fresh_credentials_of(integration, credentials)
+
+
+def fresh_credentials_of(integration: Integration, credentials: dict[str, Any]) -> dict[str, Any]:
+    """`fresh_credentials` for a row the caller already read with its credentials (one read fewer on a hot path)."""
     if integration.status == "needs_reauth":
         raise ReauthorizationRequired("The integration needs to be connected again.")
     if not _expires_within(integration.token_expires_at, REFRESH_MARGIN):
         return credentials
-    credentials, _refreshed = refresh_credentials(tenant_id, integration_id, margin=REFRESH_MARGIN)
+    credentials, _refreshed = refresh_credentials(integration.tenant_id, integration.id, margin=REFRESH_MARGIN)
     return credentials
 
 
-def refresh_credentials(tenant_id: str, integration_id: str, *, margin: timedelta = REFRESH_MARGIN) -> tuple[dict[str, Any], bool]:
-    """Refresh the access token if it expires within `margin`; returns the credentials and whether it did."""
+def refresh_credentials(
+    tenant_id: str, integration_id: str, *, margin: timedelta = REFRESH_MARGIN, rejected_token: str | None = None
+) -> tuple[dict[str, Any], bool]:
+    """Refresh the access token if it expires within `margin`; returns the credentials and whether it did.
+
+    `rejected_token` is an access token the provider just refused (401): the
+    refresh is then due while the stored token is still that one, whatever
+    its expiry says. When several processes were refused at once, the first
+    to hold the lease refreshes; the others find a new token stored and use
+    it, so the refresh token is spent once.
+    """
     try:
         with current_hub().leases.hold_with_session(f"token-refresh:{integration_id}", LEASE_TTL_SECONDS, wait_seconds=LEASE_WAIT_SECONDS):
-            return _refresh_holding_lease(tenant_id, integration_id, margin)
+            return _refresh_holding_lease(tenant_id, integration_id, margin, rejected_token)
     except LeaseNotAcquired:
         raise TokenRefreshFailed("Another worker is refreshing this token; retry shortly.") from None
 
 
-def _refresh_holding_lease(tenant_id: str, integration_id: str, margin: timedelta) -> tuple[dict[str, Any], bool]:
+def _still_stored(credentials: dict[str, Any], rejected_token: str | None) -> bool:
+    stored = credentials.get("access_token")
+    if rejected_token is None or not isinstance(stored, str):
+        return False
+    return hmac.compare_digest(stored.encode(), rejected_token.encode())
+
+
+def _refresh_holding_lease(
+    tenant_id: str, integration_id: str, margin: timedelta, rejected_token: str | None = None
+) -> tuple[dict[str, Any], bool]:
     current = _read(tenant_id, integration_id)
     if current.status == "needs_reauth":
         raise ReauthorizationRequired("The integration needs to be connected again.")
-    if not _expires_within(current.token_expires_at, margin):
+    if not _expires_within(current.token_expires_at, margin) and not _still_stored(current.credentials, rejected_token):
         return current.credentials, False  # refreshed by another worker while we waited
     refresh_token = current.credentials.get("refresh_token")
     if not refresh_token:
@@ -117,13 +141,18 @@ def _refresh_holding_lease(tenant_id: str, integration_id: str, margin: timedelt
 
 
 def _read(tenant_id: str, integration_id: str) -> _Snapshot:
-    """Read committed state, then end the transaction so no provider call runs inside one."""
+    """Read committed state, then end the transaction so no provider call runs inside one.
+
+    The data key the new tokens will be sealed with is unwrapped here too: a
+    key provider outage must stop a refresh before the refresh token is spent.
+    """
     db.session.expire_all()
     integration, credentials = get_integration_with_credentials(tenant_id, integration_id)
     snapshot = _Snapshot(
         integration.connector, integration.status, integration.version, integration.token_expires_at, credentials
     )
     db.session.commit()
+    current_hub().envelope.ensure_data_key(tenant_id)
     return snapshot
 
 

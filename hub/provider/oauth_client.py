@@ -6,17 +6,22 @@ settings supply the client credentials (`OAUTH_<ID>_CLIENT_ID` /
 / `_TOKEN_URL`) to staging or a local fake. Token endpoint calls go through
 authlib's requests client, which implements client_secret_post/basic and
 PKCE, and raises `OAuthError` for a provider's error answer (including
-Slack-style `{"ok": false, "error": ...}` bodies under HTTP 200).
+Slack-style `{"ok": false, "error": ...}` bodies under HTTP 200). A
+form-encoded token answer (GitHub's, when a client does not ask for JSON;
+some older providers always) is read like JSON.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
 import time
 from collections.abc import Mapping
 from datetime import datetime, timezone
 from typing import Any
+from urllib.parse import parse_qsl
 
+import requests
 from authlib.integrations.requests_client import OAuth2Session
 
 from hub.errors import BadRequest, ConnectorNotConfigured
@@ -76,7 +81,24 @@ def oauth_session(config: OAuthConfig, redirect_uri: str | None = None) -> OAuth
         default_timeout=DEFAULT_TIMEOUT,
     )
     session.headers["User-Agent"] = "hub-integration-hub/0.1"
+    session.register_compliance_hook("access_token_response", form_encoded_as_json)
+    session.register_compliance_hook("refresh_token_response", form_encoded_as_json)
     return session
+
+
+def form_encoded_as_json(response: requests.Response) -> requests.Response:
+    """A form-encoded token answer rewritten as the JSON object authlib reads; any other answer as it came."""
+    content_type = response.headers.get("Content-Type", "").split(";")[0].strip().lower()
+    if content_type not in ("application/x-www-form-urlencoded", "text/plain"):
+        return response
+    try:
+        fields = dict(parse_qsl(response.content.decode("utf-8"), keep_blank_values=True, strict_parsing=True))
+    except (UnicodeDecodeError, ValueError):
+        return response
+    if "access_token" in fields or "error" in fields:
+        response._content = json.dumps(fields).encode("utf-8")
+        response.headers["Content-Type"] = "application/json"
+    return response
 
 
 def exchange_code(config: OAuthConfig, *, code: str, code_verifier: str | None, redirect_uri: str) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 Leases, rate limits and OAuth state each have one interface and a backend per
 store (Redis, or the database or memory), chosen once when the app is built;
-beside them, encryption and the key check, secret digests, and keyset pagination.
+beside them, envelope encryption (per-tenant data keys wrapped by a key provider,
+and their cache), the key check and rotation, secret digests, and keyset pagination.
 Nothing here knows the layers above: they reach these through the app's hub (hub.runtime).
 """

@@ -6,10 +6,11 @@ and to that key id. A ciphertext copied to another row or tenant therefore
 fails to open instead of yielding someone else's secret.
 
 `ENCRYPTION_KEY` holds the ring, newest first: `id:base64key,id:base64key`.
-New data is sealed under the first key; older keys only open old data until
-`hub keys rotate` has re-sealed it. With `KMS_KEY` set, each ring entry's key
-material is itself wrapped (AES-256-GCM) by that key-encryption key, so the
-ring in the environment is useless without it.
+Secrets are now sealed with per-tenant data keys (hub.storage.envelope); the
+ring only opens values sealed before (`v1.`) until `hub keys rotate
+--data-keys` has moved them, and the key check (hub.storage.key_check) proves
+it is the right ring meanwhile. Ring entries may themselves be wrapped by a
+local `KMS_KEY` (as `hub keys generate` made them when one was set).
 """
 
 from __future__ import annotations
@@ -64,11 +65,13 @@ def _wrap(kek: AESGCM, key_id: str, key: bytes) -> bytes:
     return nonce + kek.encrypt(nonce, key, f"hub-kek|{key_id}".encode())
 
 
-def _unwrap(kek: AESGCM, key_id: str, wrapped: bytes) -> bytes:
-    try:
-        return kek.decrypt(wrapped[:NONCE_BYTES], wrapped[NONCE_BYTES:], f"hub-kek|{key_id}".encode())
-    except InvalidTag:
-        raise ConfigurationError(f"ENCRYPTION_KEY entry {key_id} does not unwrap under KMS_KEY") from None
+def _unwrap(keks: list[AESGCM], key_id: str, wrapped: bytes) -> bytes:
+    for kek in keks:
+        try:
+            return kek.decrypt(wrapped[:NONCE_BYTES], wrapped[NONCE_BYTES:], f"hub-kek|{key_id}".encode())
+        except InvalidTag:
+            continue
+    raise ConfigurationError(f"ENCRYPTION_KEY entry {key_id} does not unwrap under KMS_KEY")
 
 
 @dataclass(frozen=True)
@@ -79,7 +82,8 @@ class KeyRing:
 
     @classmethod
     def from_setting(cls, setting: str, kms_key: str | None = None) -> "KeyRing":
-        kek = _kek(kms_key) if kms_key else None
+        """`kms_key`: the local KMS_KEY (one base64 key, or several newest first) that wrapped the entries, if any."""
+        keks = [_kek(part) for part in kms_key.split(",") if part.strip()] if kms_key else []
         keys: list[tuple[str, AESGCM]] = []
         for raw in (part.strip() for part in setting.split(",")):
             if not raw:
@@ -91,8 +95,8 @@ class KeyRing:
                 raise ConfigurationError("ENCRYPTION_KEY has an entry that is not base64") from None
             if not key_id:
                 key_id = "k" + hashlib.sha256(material).hexdigest()[:8]
-            if kek is not None:
-                material = _unwrap(kek, key_id, material)
+            if keks and len(material) != KEY_BYTES:  # a wrapped entry is longer than a key: nonce + key + tag
+                material = _unwrap(keks, key_id, material)
             if len(material) != KEY_BYTES:
                 raise ConfigurationError(f"ENCRYPTION_KEY entry {key_id} is not a 256-bit key")
             if any(existing == key_id for existing, _ in keys):

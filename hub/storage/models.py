@@ -79,6 +79,8 @@ class Tenant(db.Model):
     id: Mapped[str] = mapped_column(sa.String(36), primary_key=True, default=new_id)
     name: Mapped[str] = mapped_column(sa.String(200))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # Set by `hub tenants delete`: its data keys are destroyed, so nothing of it opens again.
+    deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
 
 
 class ApiKey(db.Model):
@@ -153,6 +155,43 @@ class OAuthState(db.Model):
     payload_ciphertext: Mapped[str] = mapped_column(sa.Text)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class ConsoleSession(db.Model):
+    """An operator's signed-in console browser, in embedded mode (Redis holds them when REDIS_URL is set).
+
+    Keyed by the hash of the cookie's value; names the API key that signed in, never the key.
+    """
+
+    __tablename__ = "console_sessions"
+
+    session_hash: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(sa.ForeignKey("tenants.id", ondelete="CASCADE"))
+    api_key_id: Mapped[str] = mapped_column(sa.ForeignKey("api_keys.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+
+
+class DataKey(db.Model):
+    """A data key of one tenant (or, with no tenant, of the hub's own secrets), stored only wrapped.
+
+    The key provider named in `provider` wrapped it under `master_key_id`;
+    the newest live key of an owner seals new secrets, older ones only open
+    what they sealed. Destroying one (crypto-shredding) empties `wrapped_key`:
+    nothing in the database can unwrap it again.
+    """
+
+    __tablename__ = "data_keys"
+    __table_args__ = (sa.Index("ix_data_keys_tenant_created", "tenant_id", "created_at"),)
+
+    id: Mapped[str] = mapped_column(sa.String(32), primary_key=True)
+    tenant_id: Mapped[str | None] = mapped_column(sa.String(36), nullable=True)
+    provider: Mapped[str] = mapped_column(sa.String(64))
+    master_key_id: Mapped[str] = mapped_column(sa.String(2048))
+    wrapped_key: Mapped[str | None] = mapped_column(sa.Text, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    destroyed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
 
 
 class KeyCheck(db.Model):

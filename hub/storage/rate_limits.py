@@ -1,4 +1,4 @@
-"""Rate limits per tenant (management API) and for webhook ingestion.
+"""Rate limits per tenant (management API), for webhook ingestion and per integration for the proxy.
 
 Webhooks have two budgets, so junk cannot starve signed deliveries: verified
 deliveries count against their integration's (or, at an app-level URL,
@@ -45,6 +45,8 @@ class RateLimits:
         self.tenant_limit = self._parse(settings.get("HUB_TENANT_RATE_LIMIT"))
         self.webhook_limit = self._parse(settings.get("HUB_WEBHOOK_RATE_LIMIT"))
         self.webhook_failure_limit = self._parse(settings.get("HUB_WEBHOOK_FAILURE_RATE_LIMIT"))
+        self.console_sign_in_limit = self._parse(settings.get("HUB_CONSOLE_SIGN_IN_RATE_LIMIT"))
+        self.proxy_limit = self._parse(settings.get("HUB_PROXY_RATE_LIMIT"))
 
     @staticmethod
     def _parse(text: str | None) -> RateLimitItem | None:
@@ -63,6 +65,13 @@ class RateLimits:
     def limit_webhook_failure(self, endpoint_key: str) -> None:
         """Count one delivery that failed verification against its endpoint's separate budget."""
         self.hit(self.webhook_failure_limit, "webhook-failure", endpoint_key, fail_open=True)
+
+    def limit_console_sign_in(self, address: str) -> None:
+        """Count one console sign-in attempt from a client address: guessing keys through the form stays slow."""
+        self.hit(self.console_sign_in_limit, "console-sign-in", address)
+    def limit_proxy(self, integration_id: str) -> None:
+        """Count one proxied call of the integration (the provider's own limits are per account too)."""
+        self.hit(self.proxy_limit, "proxy", integration_id)
 
     def hit(self, item: RateLimitItem | None, scope: str, key: str, *, fail_open: bool = False) -> None:
         """Count one request; raise RateLimited past the limit.

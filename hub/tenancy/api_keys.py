@@ -47,9 +47,10 @@ def issue_api_key(tenant_id: str, name: str | None = None) -> tuple[ApiKey, str]
 
 
 def create_api_key(tenant_id: str, name: str | None = None) -> tuple[ApiKey, str]:
-    """A new live key for the tenant, within `MAX_LIVE_KEYS`; 404 for an unknown tenant."""
+    """A new live key for the tenant, within `MAX_LIVE_KEYS`; 404 for an unknown or deleted tenant."""
     lock_tenant(tenant_id)
-    if db.session.get(Tenant, tenant_id) is None:
+    tenant = db.session.get(Tenant, tenant_id)
+    if tenant is None or tenant.deleted_at is not None:
         db.session.rollback()
         raise NotFound("No such tenant")
     live = db.session.execute(
@@ -88,6 +89,12 @@ def revoke_api_key(key_id: str, *, tenant_id: str | None) -> None:
 
 def tenant_for_api_key(presented: str) -> str | None:
     """The tenant id a live API key belongs to, or None. Compares hashes in constant time."""
+    found = live_api_key(presented)
+    return found[1] if found is not None else None
+
+
+def live_api_key(presented: str) -> tuple[str, str] | None:
+    """The id and tenant id of a live API key, or None. Compares hashes in constant time."""
     if not presented.startswith(API_KEY_PREFIX) or len(presented) > 200:
         return None
     digest = hash_secret(presented)
@@ -99,7 +106,15 @@ def tenant_for_api_key(presented: str) -> str | None:
     if row is None or not hmac.compare_digest(row.key_hash, digest):
         return None
     _note_use(row.id, row.last_used_at)
-    return row.tenant_id
+    return row.id, row.tenant_id
+
+
+def api_key_is_live(key_id: str, tenant_id: str) -> bool:
+    """Whether this key of this tenant is still unrevoked: a console session lives only as long as its key."""
+    found = db.session.execute(
+        sa.select(ApiKey.id).where(ApiKey.id == key_id, ApiKey.tenant_id == tenant_id, ApiKey.revoked_at.is_(None))
+    ).first()
+    return found is not None
 
 
 def _note_use(key_id: str, last_used_at: datetime | None) -> None:

@@ -13,6 +13,7 @@ from sqlalchemy.exc import IntegrityError
 
 from hub.runtime import current_hub
 from hub.storage.crypto import connector_app_context
+from hub.storage.envelope import key_id_of
 from hub.storage.models import ConnectorApp, db
 from hub.storage.secrets import hash_secret
 from hub.tenancy.integrations import new_webhook_secret
@@ -20,18 +21,19 @@ from hub.tenancy.integrations import new_webhook_secret
 
 def app_webhook_secret(connector: str) -> str:
     """The connector app's webhook secret, creating it on first use (race-safe)."""
-    keyring = current_hub().keyring
+    envelope = current_hub().envelope
     row = db.session.get(ConnectorApp, connector)
     if row is None:
         secret = new_webhook_secret()
+        sealed = envelope.seal(None, connector_app_context(connector), secret.encode())
         try:
             with db.session.begin_nested():
                 db.session.add(
                     ConnectorApp(
                         connector=connector,
                         webhook_secret_hash=hash_secret(secret),
-                        webhook_secret_ciphertext=keyring.encrypt(secret.encode(), connector_app_context(connector)),
-                        key_id=keyring.current_key_id,
+                        webhook_secret_ciphertext=sealed,
+                        key_id=key_id_of(sealed),
                     )
                 )
             db.session.commit()
@@ -41,7 +43,7 @@ def app_webhook_secret(connector: str) -> str:
             row = db.session.get(ConnectorApp, connector)
             if row is None:
                 raise
-    return keyring.decrypt(row.webhook_secret_ciphertext, connector_app_context(connector)).decode()
+    return envelope.open(None, connector_app_context(connector), row.webhook_secret_ciphertext).decode()
 
 
 def app_webhook_url(connector: str) -> str:

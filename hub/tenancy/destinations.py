@@ -21,6 +21,7 @@ from hub.delivery.signing import new_secret
 from hub.errors import BadRequest, Conflict, NotFound
 from hub.runtime import current_hub
 from hub.storage.crypto import destination_context
+from hub.storage.envelope import key_id_of
 from hub.storage.models import Delivery, Destination, Integration, db, isoformat, new_id, utcnow
 from hub.storage.pagination import DEFAULT_PAGE_LIMIT, page
 from hub.tenancy.quotas import lock_tenant
@@ -38,13 +39,13 @@ class DestinationQuotaExceeded(Conflict):
 
 
 def seal_destination_secret(tenant_id: str, destination_id: str, secret: str) -> str:
-    """The one way a destination's signing secret is sealed for storage."""
-    return current_hub().keyring.encrypt(secret.encode(), destination_context(tenant_id, destination_id))
+    """The one way a destination's signing secret is sealed for storage: by the tenant's data key (hub.storage.envelope)."""
+    return current_hub().envelope.seal(tenant_id, destination_context(tenant_id, destination_id), secret.encode())
 
 
 def open_destination_secret(tenant_id: str, destination_id: str, sealed: str) -> str:
     """The one way a sealed signing secret is opened (to sign a delivery)."""
-    return current_hub().keyring.decrypt(sealed, destination_context(tenant_id, destination_id)).decode()
+    return current_hub().envelope.open(tenant_id, destination_context(tenant_id, destination_id), sealed).decode()
 
 
 def secrets_in_force(destination: Any) -> list[str]:
@@ -103,6 +104,7 @@ def create_destination(tenant_id: str, *, url: str, description: str | None, fil
         )
     destination_id = new_id()
     secret = new_secret()
+    sealed = seal_destination_secret(tenant_id, destination_id, secret)
     destination = Destination(
         id=destination_id,
         tenant_id=tenant_id,
@@ -110,8 +112,8 @@ def create_destination(tenant_id: str, *, url: str, description: str | None, fil
         description=description,
         filter=filter_,
         status=ENABLED,
-        secret_ciphertext=seal_destination_secret(tenant_id, destination_id, secret),
-        key_id=current_hub().keyring.current_key_id,
+        secret_ciphertext=sealed,
+        key_id=key_id_of(sealed),
         consecutive_failures=0,
     )
     db.session.add(destination)
@@ -176,7 +178,7 @@ def rotate_secret(tenant_id: str, destination_id: str) -> str:
     destination.previous_secret_ciphertext = destination.secret_ciphertext
     destination.previous_secret_expires_at = utcnow() + ROTATION_OVERLAP
     destination.secret_ciphertext = seal_destination_secret(tenant_id, destination.id, secret)
-    destination.key_id = current_hub().keyring.current_key_id
+    destination.key_id = key_id_of(destination.secret_ciphertext)
     destination.updated_at = utcnow()
     db.session.commit()
     return secret

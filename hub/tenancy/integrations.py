@@ -1,4 +1,4 @@
-"""Tenant-scoped integrations with encrypted credentials.
+"""Tenant-scoped integrations with credentials sealed by the tenant's data key (hub.storage.envelope).
 
 Every function takes the tenant explicitly and filters on it, so another
 tenant's integration id behaves exactly like an unknown one. Credential
@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from hub.errors import BadRequest, Conflict, HubError, NotFound
 from hub.runtime import current_hub
 from hub.storage.crypto import integration_context
+from hub.storage.envelope import key_id_of
 from hub.storage.models import Integration, db, isoformat, new_id, utcnow
 from hub.storage.pagination import DEFAULT_PAGE_LIMIT, page
 from hub.storage.secrets import hash_secret
@@ -32,11 +33,11 @@ def new_webhook_secret() -> str:
 
 
 def _seal_credentials(tenant_id: str, integration_id: str, credentials: Mapping[str, Any]) -> str:
-    return current_hub().keyring.encrypt_json(dict(credentials), integration_context(tenant_id, integration_id, "credentials"))
+    return current_hub().envelope.seal_json(tenant_id, integration_context(tenant_id, integration_id, "credentials"), dict(credentials))
 
 
 def _seal_webhook_secret(tenant_id: str, integration_id: str, secret: str) -> str:
-    return current_hub().keyring.encrypt(secret.encode(), integration_context(tenant_id, integration_id, "webhook_secret"))
+    return current_hub().envelope.seal(tenant_id, integration_context(tenant_id, integration_id, "webhook_secret"), secret.encode())
 
 
 def create_integration(
@@ -67,7 +68,12 @@ def create_integration(
         raise
     integration_id = new_id()
     secret = new_webhook_secret()
-    keyring = current_hub().keyring
+    try:
+        webhook_secret_ciphertext = _seal_webhook_secret(tenant_id, integration_id, secret)
+        credentials_ciphertext = _seal_credentials(tenant_id, integration_id, credentials)
+    except HubError:  # the key provider is unavailable: nothing is stored
+        db.session.rollback()
+        raise
     integration = Integration(
         id=integration_id,
         tenant_id=tenant_id,
@@ -78,9 +84,9 @@ def create_integration(
         account_verified_at=utcnow() if external_account_id is not None else None,
         end_user_id=end_user_id,
         webhook_secret_hash=hash_secret(secret),
-        webhook_secret_ciphertext=_seal_webhook_secret(tenant_id, integration_id, secret),
-        credentials_ciphertext=_seal_credentials(tenant_id, integration_id, credentials),
-        key_id=keyring.current_key_id,
+        webhook_secret_ciphertext=webhook_secret_ciphertext,
+        credentials_ciphertext=credentials_ciphertext,
+        key_id=key_id_of(credentials_ciphertext),
         version=1,
         token_expires_at=token_expires_at,
     )
@@ -104,19 +110,30 @@ def get_integration_by_id(tenant_id: str, integration_id: str, *, include_delete
     return integration
 
 
+def tenant_of_integration(integration_id: str) -> str:
+    """The tenant a live integration belongs to: for operators' commands, which name an integration by id alone."""
+    tenant_id = db.session.execute(
+        sa.select(Integration.tenant_id).where(Integration.id == integration_id, Integration.deleted_at.is_(None))
+    ).scalar_one_or_none()
+    if tenant_id is None:
+        raise NotFound("No such integration")
+    return tenant_id
+
+
 def decrypt_credentials(integration: Integration) -> dict[str, Any]:
     return open_credentials(integration.tenant_id, integration.id, integration.credentials_ciphertext)
 
 
 def open_credentials(tenant_id: str, integration_id: str, ciphertext: str) -> dict[str, Any]:
     """Decrypt a credentials ciphertext of this row (for callers that read columns, not rows)."""
-    return current_hub().keyring.decrypt_json(ciphertext, integration_context(tenant_id, integration_id, "credentials"))
+    return current_hub().envelope.open_json(tenant_id, integration_context(tenant_id, integration_id, "credentials"), ciphertext)
 
 
 def webhook_secret_of(integration: Integration) -> str:
-    return current_hub().keyring.decrypt(
-        integration.webhook_secret_ciphertext,
+    return current_hub().envelope.open(
+        integration.tenant_id,
         integration_context(integration.tenant_id, integration.id, "webhook_secret"),
+        integration.webhook_secret_ciphertext,
     ).decode()
 
 
@@ -143,11 +160,17 @@ def update_integration_credentials(
     """
     integration = get_integration_by_id(tenant_id, integration_id)
     version = integration.version if expected_version is None else expected_version
-    values: dict[str, Any] = {
-        "credentials_ciphertext": _seal_credentials(tenant_id, integration_id, credentials),
+    try:
+        credentials_ciphertext = _seal_credentials(tenant_id, integration_id, credentials)
         # key_id names the key of every ciphertext in the row, so the webhook secret moves with it
-        "webhook_secret_ciphertext": _seal_webhook_secret(tenant_id, integration_id, webhook_secret_of(integration)),
-        "key_id": current_hub().keyring.current_key_id,
+        webhook_secret_ciphertext = _seal_webhook_secret(tenant_id, integration_id, webhook_secret_of(integration))
+    except HubError:
+        db.session.rollback()
+        raise
+    values: dict[str, Any] = {
+        "credentials_ciphertext": credentials_ciphertext,
+        "webhook_secret_ciphertext": webhook_secret_ciphertext,
+        "key_id": key_id_of(credentials_ciphertext),
         "version": version + 1,
         "updated_at": utcnow(),
     }

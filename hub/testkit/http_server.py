@@ -17,7 +17,8 @@ from werkzeug.serving import make_server
 def serve_wsgi(app: Any, host: str = "127.0.0.1") -> Iterator[str]:
     """Serve `app` on a free port in a thread; yields its base URL (no trailing slash)."""
     server = make_server(host, 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, name="fake-provider", daemon=True)
+    # A short poll interval: shutting down waits for the loop to look, and tests start many servers.
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="fake-provider", daemon=True)
     thread.start()
     try:
         yield f"http://{host}:{server.server_port}"

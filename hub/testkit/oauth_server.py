@@ -13,6 +13,11 @@ slow token endpoint, a failing user-info/revocation API, and a refused
 authorization (`access_denied`). It records how often each
 refresh token was presented, so a test can prove one was spent once.
 
+Token endpoints answer in dialects: JSON (RFC 6749), form-encoded
+(`token_response_format="form"`), or form-encoded unless the client asks
+for JSON with `Accept` (`"accept"`, GitHub's way); and errors under HTTP 400
+or, as GitHub and Slack do, under HTTP 200 (`token_error_http_status=200`).
+
     provider = FakeOAuthProvider(extra_token_fields={"team": {"id": "T1"}})
     with provider.serve() as base_url:
         ...  # point OAUTH_<ID>_AUTHORIZE_URL / _TOKEN_URL at provider.authorize_url / token_url
@@ -27,13 +32,14 @@ from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
+from urllib.parse import urlencode
 
 from authlib.integrations.flask_oauth2 import AuthorizationServer
 from authlib.oauth2 import OAuth2Error
 from authlib.oauth2.rfc6749 import InvalidRequestError, grants
 from authlib.oauth2.rfc7636 import CodeChallenge
-from flask import Flask, jsonify, request
+from flask import Flask, Response, jsonify, request
 
 from hub.testkit.http_server import serve_wsgi
 
@@ -136,7 +142,9 @@ class FakeOAuthProvider:
     extra_token_fields: dict[str, Any] = field(default_factory=dict)
     deny_authorization: bool = False
     token_error: str | None = None
+    token_error_http_status: int = 400
     token_error_status: int | None = None
+    token_response_format: Literal["json", "form", "accept"] = "json"
     token_response_delay: float = 0.0
     api_error_status: int | None = None
 
@@ -186,6 +194,38 @@ class FakeOAuthProvider:
         """Every access and refresh token and code this server handed out (to scan logs for)."""
         values = set(self.issued_codes) | set(self.tokens) | set(self.refresh_tokens)
         return values | {self.client_secret}
+
+    def _in_dialect(self, answer: Response) -> Response:
+        """The token endpoint's JSON answer, form-encoded when this provider's dialect says so."""
+        wants_json = "application/json" in request.headers.get("Accept", "")
+        if self.token_response_format == "json" or (self.token_response_format == "accept" and wants_json):
+            return answer
+        fields = {name: value if isinstance(value, str) else str(value) for name, value in (answer.get_json() or {}).items()}
+        return Response(urlencode(fields), status=answer.status_code, content_type="application/x-www-form-urlencoded")
+
+    def issue_grant(self, *, lifetime: int | None = None, account: str | None = None) -> dict[str, Any]:
+        """A token response for a grant the test did not walk through the browser for (an integration stored directly)."""
+        token = self._generate_token("authorization_code", self._client(), scope=" ".join(self.scopes))
+        if lifetime is not None:
+            token["expires_in"] = lifetime
+        record = _Token(
+            access_token=token["access_token"],
+            refresh_token=token.get("refresh_token"),
+            client_id=self.client_id,
+            scope=token.get("scope", ""),
+            account=account or self.account_id,
+            expires_at=time.time() + int(token["expires_in"]),
+        )
+        self.tokens[record.access_token] = record
+        if record.refresh_token:
+            self.refresh_tokens[record.refresh_token] = record
+        return token
+
+    def accepts(self, authorization: str | None) -> bool:
+        """Whether `Authorization: Bearer <token>` names a live access token of this server (what a provider API checks)."""
+        scheme, _, presented = (authorization or "").partition(" ")
+        record = self.tokens.get(presented) if scheme.lower() == "bearer" else None
+        return record is not None and not record.is_expired() and not record.revoked
 
     # the authlib server --------------------------------------------------
 
@@ -314,8 +354,10 @@ class FakeOAuthProvider:
                 if provider.token_error_status is not None:
                     return "provider unavailable", provider.token_error_status
                 if provider.token_error is not None:
-                    return jsonify(error=provider.token_error, error_description="forced by the test"), 400
-                return server.create_token_response()
+                    answer = jsonify(error=provider.token_error, error_description="forced by the test")
+                    answer.status_code = provider.token_error_http_status
+                    return provider._in_dialect(answer)
+                return provider._in_dialect(server.create_token_response())
 
         @app.get("/userinfo")
         def userinfo():  # type: ignore[no-untyped-def]

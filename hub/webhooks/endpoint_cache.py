@@ -11,8 +11,9 @@ fresh lookup. So nothing here is state another machine would need: a cold
 process is only slower, never wrong, and a deleted integration's endpoint
 answers 410 at once on every machine.
 
-Bounded in size and age, per app; the key ring that opens every credential
-is in the same memory, so the decrypted copies widen nothing.
+Bounded in size and age, per app; the unwrapped data keys that open these
+credentials are in the same memory (hub.storage.data_key_cache), so the
+decrypted copies widen nothing.
 """
 
 from __future__ import annotations

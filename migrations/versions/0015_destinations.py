@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0015_destinations"
-down_revision = "0014_key_checks"
+down_revision = "0017_console_sessions"
 branch_labels = None
 depends_on = None
 

@@ -10,14 +10,13 @@ ordinary error that waiting does not fix.
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Mapping
-from email.utils import parsedate_to_datetime
 from typing import Any
 
 import requests
 
+from hub.kit import retry_after_seconds, url_setting
 from hub_gmail.errors import GmailApiError, GmailRateLimited
 
 DEFAULT_API_BASE_URL = "https://gmail.googleapis.com"
@@ -30,19 +29,12 @@ RATE_LIMIT_REASONS = frozenset({"rateLimitExceeded", "userRateLimitExceeded"})
 
 def api_base_url(settings: Mapping[str, str]) -> str:
     """`GMAIL_API_BASE_URL` replaces `https://gmail.googleapis.com` (staging, tests against a local fake)."""
-    return (settings.get("GMAIL_API_BASE_URL") or DEFAULT_API_BASE_URL).rstrip("/")
+    return url_setting(settings, "GMAIL_API_BASE_URL", default=DEFAULT_API_BASE_URL)
 
 
 def users_me(settings: Mapping[str, str], path: str = "") -> str:
     """The URL of a resource of the authenticated user's mailbox (`/gmail/v1/users/me/...`)."""
     return f"{api_base_url(settings)}/gmail/v1/users/me{path}"
-
-
-def setting_list(raw: str | None) -> tuple[str, ...]:
-    """A comma- or space-separated setting as a tuple, in order, without blanks."""
-    if not raw:
-        return ()
-    return tuple(item for item in raw.replace(",", " ").split() if item)
 
 
 def error_reasons(response: requests.Response) -> list[str]:
@@ -74,27 +66,15 @@ def is_rate_limited(response: requests.Response) -> bool:
     return response.status_code == 403 and bool(RATE_LIMIT_REASONS.intersection(error_reasons(response)))
 
 
-def retry_after_seconds(response: requests.Response) -> float:
-    """Seconds to wait from `Retry-After` (delta-seconds or an HTTP date), or the default."""
-    value = response.headers.get("Retry-After", "").strip()
-    if not value:
-        return DEFAULT_RETRY_AFTER_SECONDS
-    try:
-        seconds = float(value)
-    except ValueError:
-        pass
-    else:
-        return max(0.0, seconds) if math.isfinite(seconds) else DEFAULT_RETRY_AFTER_SECONDS
-    try:
-        return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
-    except (TypeError, ValueError):
-        return DEFAULT_RETRY_AFTER_SECONDS
+def rate_limit_wait(response: requests.Response) -> float:
+    """Seconds to wait from `Retry-After` or an exhausted quota (NaN, infinities and garbage read as absent), or the default."""
+    return retry_after_seconds(response.headers, now=time.time(), default=DEFAULT_RETRY_AFTER_SECONDS)
 
 
 def raise_for_gmail_error(response: requests.Response) -> None:
     """Nothing for a 2xx answer; `GmailRateLimited` or `GmailApiError` otherwise."""
     if is_rate_limited(response):
-        raise GmailRateLimited(retry_after_seconds(response))
+        raise GmailRateLimited(rate_limit_wait(response))
     if not response.ok:
         reasons = error_reasons(response)
         raise GmailApiError(response.status_code, reasons[0] if reasons else None)

@@ -30,10 +30,20 @@ from typing import Any
 
 import requests
 from hub import hookimpl
-from hub.types import AccountInfo, ConnectorInfo, HealthResult, NormalizedEvent, OAuthConfig, SyncResult, WebhookRequest
+from hub.kit import list_setting
+from hub.types import (
+    AccountInfo,
+    ConnectorInfo,
+    HealthResult,
+    NormalizedEvent,
+    OAuthConfig,
+    ProxyConfig,
+    SyncResult,
+    WebhookRequest,
+)
 
 from hub_gmail.accounts import mailbox_id
-from hub_gmail.api import error_reasons, get_profile, raise_for_gmail_error, setting_list, users_me
+from hub_gmail.api import api_base_url, error_reasons, get_profile, raise_for_gmail_error, users_me
 from hub_gmail.errors import GmailApiError
 from hub_gmail.pubsub import push_is_authentic
 from hub_gmail.push import normalize_push
@@ -46,12 +56,22 @@ REVOKE_URL = "https://oauth2.googleapis.com/revoke"
 DEFAULT_SCOPES = ("https://www.googleapis.com/auth/gmail.readonly",)
 
 
+# An envelope, drawn for the Connect page (plain shapes only: the hub serves nothing else).
+ICON = (
+    '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 48 48">'
+    '<rect x="4" y="10" width="40" height="28" rx="4" fill="#ffffff" stroke="#c5221f" stroke-width="3"/>'
+    '<path d="M6 13l18 14 18-14" fill="none" stroke="#c5221f" stroke-width="3" stroke-linejoin="round"/>'
+    "</svg>"
+)
+
+
 @hookimpl
 def connector_info() -> ConnectorInfo:
     return ConnectorInfo(
         display_name="Gmail",
         auth_kind="oauth2",
         description="Google mailboxes: OAuth, Pub/Sub push notifications and history sync.",
+        icon_svg=ICON,
         webhook_routing="app",
         supports_sync=True,
         supports_revoke=True,
@@ -71,7 +91,7 @@ def oauth_config(settings: Mapping[str, str]) -> OAuthConfig:
     return OAuthConfig(
         authorize_url=AUTHORIZE_URL,
         token_url=TOKEN_URL,
-        scopes=setting_list(settings.get("GMAIL_SCOPES")) or DEFAULT_SCOPES,
+        scopes=list_setting(settings, "GMAIL_SCOPES", default=DEFAULT_SCOPES, separators=", "),
         extra_authorize_params={"access_type": "offline", "prompt": "consent"},
         pkce=True,
         token_endpoint_auth_method="client_secret_post",
@@ -140,3 +160,11 @@ def revoke(session: requests.Session, credentials: Mapping[str, Any], settings: 
     if response.status_code == 400 and "invalid_token" in error_reasons(response):
         return
     raise_for_gmail_error(response)
+
+
+@hookimpl
+def proxy_config(credentials: Mapping[str, Any], settings: Mapping[str, str]) -> ProxyConfig:
+    """Gmail's REST API with the integration's access token; paths start with `gmail/v1/users/me/...`."""
+    return ProxyConfig(
+        base_url=api_base_url(settings), headers={"Authorization": f"Bearer {credentials.get('access_token', '')}"}
+    )

@@ -62,7 +62,7 @@ from google.auth import jwt, transport
 from google.auth.transport.requests import Request as GoogleAuthRequest
 from google.oauth2 import id_token
 
-from hub_gmail.errors import GmailConfigurationError
+from hub.kit import int_setting
 
 log = logging.getLogger(__name__)
 
@@ -179,16 +179,7 @@ def bearer_token(authorization: str | None) -> str | None:
 
 
 def clock_skew(settings: Mapping[str, str]) -> int:
-    raw = settings.get("GMAIL_PUBSUB_CLOCK_SKEW_SECONDS")
-    if not raw:
-        return DEFAULT_CLOCK_SKEW_SECONDS
-    try:
-        skew = int(raw)
-    except ValueError:
-        skew = -1
-    if not 0 <= skew <= MAX_CLOCK_SKEW_SECONDS:
-        raise GmailConfigurationError(f"GMAIL_PUBSUB_CLOCK_SKEW_SECONDS must be an integer from 0 to {MAX_CLOCK_SKEW_SECONDS}")
-    return skew
+    return int_setting(settings, "GMAIL_PUBSUB_CLOCK_SKEW_SECONDS", default=DEFAULT_CLOCK_SKEW_SECONDS, minimum=0, maximum=MAX_CLOCK_SKEW_SECONDS)
 
 
 def _same(value: Any, expected: str) -> bool:

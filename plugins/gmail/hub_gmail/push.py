@@ -26,26 +26,16 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
+from hub.kit import parse_json_object
 from hub.types import NormalizedEvent
 
 from hub_gmail.accounts import mailbox_id
 
 HISTORY_CHANGED = "gmail.history.changed"
-
-
-def _json_object(raw: bytes, what: str) -> dict[str, Any]:
-    try:
-        value = json.loads(raw)
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise ValueError(f"{what} is not JSON") from exc
-    if not isinstance(value, dict):
-        raise ValueError(f"{what} is not a JSON object")
-    return value
 
 
 def _text(value: Any) -> str | None:
@@ -60,7 +50,7 @@ def decode_data(data: Any) -> dict[str, Any]:
         raw = base64.b64decode(data + "=" * (-len(data) % 4), validate=True)
     except (binascii.Error, ValueError) as exc:
         raise ValueError("the Pub/Sub message data is not base64") from exc
-    return _json_object(raw, "the Pub/Sub message data")
+    return parse_json_object(raw, what="the Pub/Sub message data")
 
 
 def history_id(value: Any) -> str:
@@ -87,7 +77,7 @@ def publish_time(value: Any) -> datetime | None:
 
 def normalize_push(body: bytes) -> NormalizedEvent:
     """One `gmail.history.changed` event; ValueError for a body that is not a Gmail notification push."""
-    envelope = _json_object(body, "the body")
+    envelope = parse_json_object(body)
     message = envelope.get("message")
     if not isinstance(message, Mapping):
         raise ValueError("the body has no Pub/Sub message")

@@ -43,6 +43,7 @@ from typing import Any
 from urllib.parse import quote
 
 import requests
+from hub.kit import int_setting
 from hub.types import NormalizedEvent, SyncResult
 
 from hub_gmail.api import checked_json, get_profile, users_me
@@ -117,16 +118,7 @@ def _is_history_id(value: str) -> bool:
 
 
 def page_size(settings: Mapping[str, str]) -> int:
-    raw = settings.get("GMAIL_SYNC_PAGE_SIZE")
-    if not raw:
-        return DEFAULT_PAGE_SIZE
-    try:
-        size = int(raw)
-    except ValueError:
-        size = 0
-    if not 1 <= size <= MAX_PAGE_SIZE:
-        raise GmailConfigurationError(f"GMAIL_SYNC_PAGE_SIZE must be an integer from 1 to {MAX_PAGE_SIZE}")
-    return size
+    return int_setting(settings, "GMAIL_SYNC_PAGE_SIZE", default=DEFAULT_PAGE_SIZE, minimum=1, maximum=MAX_PAGE_SIZE)
 
 
 def _text(value: Any) -> str | None:

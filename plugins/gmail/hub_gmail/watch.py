@@ -21,7 +21,8 @@ from typing import Any
 
 import requests
 
-from hub_gmail.api import checked_json, setting_list, users_me
+from hub.kit import list_setting
+from hub_gmail.api import checked_json, users_me
 from hub_gmail.errors import GmailApiError
 from hub_gmail.push import history_id
 
@@ -37,7 +38,7 @@ def watch_mailbox(session: requests.Session, settings: Mapping[str, str]) -> dic
     if not topic:
         return None
     body: dict[str, Any] = {"topicName": topic}
-    label_ids = setting_list(settings.get("GMAIL_WATCH_LABEL_IDS"))
+    label_ids = list_setting(settings, "GMAIL_WATCH_LABEL_IDS", separators=", ")
     if label_ids:
         body["labelIds"] = list(label_ids)
     reply = checked_json(session.post(users_me(settings, "/watch"), json=body))

@@ -8,8 +8,7 @@ import pytest
 from gmail_fakes import FakeGmail
 
 from hub.plugins import PluginHost
-from hub.testing import host_factory
-from hub.testkit.http_server import serve_wsgi
+from hub.testing import host_factory, serve_wsgi
 
 
 @pytest.fixture

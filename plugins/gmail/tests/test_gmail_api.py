@@ -8,9 +8,7 @@ from datetime import UTC, datetime
 import pytest
 from gmail_fakes import ACCESS_TOKEN, FIRST_HISTORY_ID, REFRESH_TOKEN, message_id
 
-from hub.provider.session import provider_session
-from hub.testkit.sync_pages import sync_page
-from hub.testkit.sync_pages import sync_until_done as sync_pages_until_done
+from hub.testing import provider_session, sync_page, sync_until_done as sync_pages_until_done
 
 CREDENTIALS = {"access_token": ACCESS_TOKEN, "refresh_token": REFRESH_TOKEN, "token_type": "Bearer"}
 

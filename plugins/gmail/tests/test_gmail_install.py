@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from hub.testkit.plugin_install import assert_installs_alone
+from hub.testing import assert_installs_alone
 
 PUSH_CHECK = """
 assert host.has_hook("gmail", "verify_signature") and host.has_hook("gmail", "renew_subscription")

@@ -19,8 +19,7 @@ from authlib.common.security import generate_token
 from authlib.integrations.requests_client import OAuth2Session
 from gmail_fakes import ACCESS_TOKEN, MAILBOX
 
-from hub.provider.session import provider_session
-from hub.testkit.oauth_server import FakeOAuthProvider
+from hub.testing import FakeOAuthProvider, provider_session
 from hub.types import WebhookRequest
 
 READONLY = "https://www.googleapis.com/auth/gmail.readonly"
@@ -52,6 +51,7 @@ def test_connector_is_oauth_only_with_one_app_level_url(host):
         "sync": True,
         "revoke": True,
         "health_check": True,
+        "proxy": True,
     }
     assert described["distribution"] == "hub-gmail"
 

@@ -12,7 +12,7 @@ import pytest
 from flask import Flask
 from google.auth import jwt
 
-from hub.testkit.http_server import serve_wsgi
+from hub.testing import serve_wsgi
 from hub.types import WebhookRequest
 from hub_gmail import pubsub
 from hub_gmail.testing import CertsServer, SigningKey, make_key

@@ -17,12 +17,14 @@ from typing import Any
 
 import requests
 from hub import hookimpl
+from hub.kit import list_setting
 from hub.types import (
     AccountInfo,
     ConnectorInfo,
     HealthResult,
     NormalizedEvent,
     OAuthConfig,
+    ProxyConfig,
     SyncResult,
     WebhookRequest,
     WebhookResponse,
@@ -33,7 +35,7 @@ from hub_slack.errors import SlackApiError, SlackRateLimited
 from hub_slack.payloads import is_form, normalize_request, parse_form
 from hub_slack.signatures import signature_is_valid
 from hub_slack.sync import sync_messages
-from hub_slack.web_api import call
+from hub_slack.web_api import api_base_url, call
 
 # Enough to read the conversations the bot is in and to hear mentions.
 DEFAULT_BOT_SCOPES = (
@@ -45,12 +47,6 @@ DEFAULT_BOT_SCOPES = (
 )
 # auth.test / auth.revoke errors that mean the grant is gone.
 GRANT_GONE_ERRORS = {"invalid_auth", "not_authed", "account_inactive", "token_revoked", "token_expired"}
-
-
-def _scope_list(raw: str | None) -> tuple[str, ...]:
-    if not raw:
-        return ()
-    return tuple(scope for scope in raw.replace(",", " ").split() if scope)
 
 
 @hookimpl
@@ -77,13 +73,13 @@ def oauth_config(settings: Mapping[str, str]) -> OAuthConfig:
     refresh must treat as a failed grant.
     """
     extra: dict[str, str] = {}
-    user_scopes = _scope_list(settings.get("SLACK_USER_SCOPES"))
+    user_scopes = list_setting(settings, "SLACK_USER_SCOPES", separators=", ")
     if user_scopes:
         extra["user_scope"] = ",".join(user_scopes)
     return OAuthConfig(
         authorize_url="https://slack.com/oauth/v2/authorize",
         token_url="https://slack.com/api/oauth.v2.access",
-        scopes=_scope_list(settings.get("SLACK_SCOPES")) or DEFAULT_BOT_SCOPES,
+        scopes=list_setting(settings, "SLACK_SCOPES", default=DEFAULT_BOT_SCOPES, separators=", "),
         scope_separator=",",
         extra_authorize_params=extra,
         pkce=False,
@@ -167,3 +163,14 @@ def revoke(session: requests.Session, settings: Mapping[str, str]) -> None:
     except SlackApiError as error:
         if error.error not in GRANT_GONE_ERRORS:
             raise
+
+
+@hookimpl
+def proxy_config(credentials: Mapping[str, Any], settings: Mapping[str, str]) -> ProxyConfig:
+    """The Web API with the bot token; paths are method names (`chat.postMessage`).
+
+    Slack ignores `Idempotency-Key`, so a POST is retried only when Slack certainly did not act.
+    """
+    return ProxyConfig(
+        base_url=api_base_url(settings), headers={"Authorization": f"Bearer {credentials.get('access_token', '')}"}
+    )

@@ -15,13 +15,13 @@ the event data: it is a secret, and the signature already proved origin.
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 from urllib.parse import parse_qs
 
+from hub.kit import parse_json_object
 from hub.types import NormalizedEvent, WebhookRequest
 
 from hub_slack.accounts import external_account_id
@@ -33,16 +33,6 @@ def is_form(request: WebhookRequest) -> bool:
     if request.content_type:
         return request.content_type.split(";")[0].strip().lower() == FORM_CONTENT_TYPE
     return not request.body.lstrip().startswith(b"{")
-
-
-def parse_json(body: bytes) -> dict[str, Any]:
-    try:
-        payload = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ValueError("the body is not JSON") from exc
-    if not isinstance(payload, dict):
-        raise ValueError("the body is not a JSON object")
-    return payload
 
 
 def parse_form(body: bytes) -> dict[str, str]:
@@ -83,13 +73,13 @@ def normalize_request(request: WebhookRequest) -> list[NormalizedEvent]:
     if is_form(request):
         fields = parse_form(request.body)
         if "payload" in fields:
-            return [_interaction(parse_json(fields["payload"].encode("utf-8")), request.body)]
+            return [_interaction(parse_json_object(fields["payload"].encode("utf-8")), request.body)]
         if "command" in fields:
             return [_slash_command(fields, request.body)]
         if fields.get("ssl_check"):
             return []
         raise ValueError("a Slack form body carries a payload or a command")
-    payload = parse_json(request.body)
+    payload = parse_json_object(request.body)
     kind = payload.get("type")
     if kind == "event_callback":
         return [_event_callback(payload)]

@@ -9,27 +9,10 @@ direction, are refused so a captured request cannot be replayed later.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import re
+from hub.kit import HmacScheme
 
-TOLERANCE_SECONDS = 300
-
-_TIMESTAMP = re.compile(r"[0-9]{1,12}")
-_SIGNATURE = re.compile(r"v0=([0-9a-f]{64})")
-
-
-def expected_signature(signing_secret: str, timestamp: str, body: bytes) -> str:
-    base = b"v0:" + timestamp.encode("ascii") + b":" + body
-    return "v0=" + hmac.new(signing_secret.encode("utf-8"), base, hashlib.sha256).hexdigest()
+SLACK_SIGNATURE = HmacScheme(payload="v0:{timestamp}:{body}", prefix="v0=")
 
 
 def signature_is_valid(signature: str | None, timestamp: str | None, body: bytes, signing_secret: str, now: float) -> bool:
-    if not signature or not timestamp or not signing_secret:
-        return False
-    if not _TIMESTAMP.fullmatch(timestamp) or not _SIGNATURE.fullmatch(signature):
-        return False
-    if abs(now - int(timestamp)) > TOLERANCE_SECONDS:
-        return False
-    expected = expected_signature(signing_secret, timestamp, body)
-    return hmac.compare_digest(expected.encode("ascii"), signature.encode("ascii"))
+    return SLACK_SIGNATURE.verify(signing_secret, body, signature, timestamp=timestamp, now=now)

@@ -17,6 +17,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 import requests
+from hub.kit import int_setting
 from hub.types import NormalizedEvent, SyncResult
 
 from hub_slack.errors import SlackApiError, SlackConfigurationError, SlackRateLimited
@@ -62,14 +63,7 @@ def _ts(value: str) -> Decimal:
 
 
 def _page_size(settings: Mapping[str, str]) -> int:
-    raw = settings.get("SLACK_SYNC_PAGE_SIZE")
-    try:
-        size = int(raw) if raw else DEFAULT_PAGE_SIZE
-    except ValueError:
-        size = 0
-    if not 1 <= size <= 1000:
-        raise SlackConfigurationError("SLACK_SYNC_PAGE_SIZE must be an integer from 1 to 1000")
-    return size
+    return int_setting(settings, "SLACK_SYNC_PAGE_SIZE", default=DEFAULT_PAGE_SIZE, minimum=1, maximum=1000)
 
 
 def message_record(channel: str, message: Mapping[str, Any]) -> NormalizedEvent | None:

@@ -9,40 +9,30 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from email.utils import parsedate_to_datetime
 from typing import Any
 
 import requests
 
+from hub.kit import retry_after_seconds, url_setting
 from hub_slack.errors import SlackApiError, SlackRateLimited
 
 DEFAULT_API_BASE_URL = "https://slack.com/api"
-DEFAULT_RETRY_AFTER_SECONDS = 1.0
 
 
 def api_base_url(settings: Mapping[str, str]) -> str:
     """`SLACK_API_BASE_URL` replaces `https://slack.com/api` (method names are appended)."""
-    return settings.get("SLACK_API_BASE_URL", DEFAULT_API_BASE_URL).rstrip("/")
+    return url_setting(settings, "SLACK_API_BASE_URL", default=DEFAULT_API_BASE_URL)
 
 
-def retry_after_seconds(response: requests.Response) -> float:
-    value = response.headers.get("Retry-After", "").strip()
-    if not value:
-        return DEFAULT_RETRY_AFTER_SECONDS
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
-    except (TypeError, ValueError):
-        return DEFAULT_RETRY_AFTER_SECONDS
+def rate_limit_wait(response: requests.Response) -> float:
+    """Seconds to wait, from `Retry-After` (NaN, infinities and garbage read as absent)."""
+    return retry_after_seconds(response.headers, now=time.time())
 
 
 def checked_body(method: str, response: requests.Response) -> dict[str, Any]:
     """The JSON answer of a Slack method, or an error; `ok: false` under HTTP 200 is an error too."""
     if response.status_code == 429:
-        raise SlackRateLimited(method, retry_after_seconds(response))
+        raise SlackRateLimited(method, rate_limit_wait(response))
     try:
         body = response.json()
     except ValueError:
@@ -52,7 +42,7 @@ def checked_body(method: str, response: requests.Response) -> dict[str, Any]:
     if body.get("ok") is not True:
         error = body.get("error") if isinstance(body.get("error"), str) else "unknown_error"
         if error == "ratelimited":
-            raise SlackRateLimited(method, retry_after_seconds(response))
+            raise SlackRateLimited(method, rate_limit_wait(response))
         raise SlackApiError(method, error, response.status_code)
     return body
 

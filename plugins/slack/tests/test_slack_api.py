@@ -8,10 +8,7 @@ from decimal import Decimal
 import pytest
 from flask import Flask, jsonify, request
 
-from hub.provider.session import provider_session
-from hub.testkit.http_server import serve_wsgi
-from hub.testkit.sync_pages import sync_page
-from hub.testkit.sync_pages import sync_until_done as sync_pages_until_done
+from hub.testing import provider_session, serve_wsgi, sync_page, sync_until_done as sync_pages_until_done
 
 BOT_TOKEN = "xoxb-17653672481-19874698323-pdFZKVeTuE8sk7oOcBrzbqgy"
 CREDENTIALS = {"access_token": BOT_TOKEN, "token_type": "bot"}

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from hub.testkit.plugin_install import assert_installs_alone
+from hub.testing import assert_installs_alone
 
 
 @pytest.mark.installs_packages

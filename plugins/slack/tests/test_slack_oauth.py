@@ -39,6 +39,7 @@ def test_connector_is_oauth_only_with_one_app_level_url(host):
         "sync": True,
         "revoke": True,
         "health_check": True,
+        "proxy": True,
     }
 
 

@@ -11,24 +11,23 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from email.utils import parsedate_to_datetime
 from typing import Any
 
 import requests
 
+from hub.kit import retry_after_seconds, url_setting
 from hub_stripe.errors import StripeApiError, StripeConfigurationError
 
 DEFAULT_API_BASE_URL = "https://api.stripe.com"
 DEFAULT_CONNECT_BASE_URL = "https://connect.stripe.com"
-DEFAULT_RETRY_AFTER_SECONDS = 1.0
 
 
 def api_base_url(settings: Mapping[str, str]) -> str:
-    return settings.get("STRIPE_API_BASE_URL", DEFAULT_API_BASE_URL).rstrip("/")
+    return url_setting(settings, "STRIPE_API_BASE_URL", default=DEFAULT_API_BASE_URL)
 
 
 def connect_base_url(settings: Mapping[str, str]) -> str:
-    return settings.get("STRIPE_CONNECT_BASE_URL", DEFAULT_CONNECT_BASE_URL).rstrip("/")
+    return url_setting(settings, "STRIPE_CONNECT_BASE_URL", default=DEFAULT_CONNECT_BASE_URL)
 
 
 def platform_secret_key(settings: Mapping[str, str]) -> str:
@@ -56,19 +55,9 @@ def auth_headers(credentials: Mapping[str, Any], settings: Mapping[str, str]) ->
     raise StripeConfigurationError("the integration's credentials have neither an api_key nor a stripe_user_id")
 
 
-def retry_after_seconds(response: requests.Response) -> float:
-    """Seconds to wait from `Retry-After` (delta-seconds or an HTTP date)."""
-    value = response.headers.get("Retry-After", "").strip()
-    if not value:
-        return DEFAULT_RETRY_AFTER_SECONDS
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
-    except (TypeError, ValueError):
-        return DEFAULT_RETRY_AFTER_SECONDS
+def rate_limit_wait(response: requests.Response) -> float:
+    """Seconds to wait after a 429, from `Retry-After` (NaN, infinities and garbage read as absent)."""
+    return retry_after_seconds(response.headers, now=time.time())
 
 
 def raise_for_stripe_error(response: requests.Response) -> None:

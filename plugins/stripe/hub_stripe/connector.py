@@ -12,12 +12,12 @@ for connected accounts), `STRIPE_WEBHOOK_SECRET` (the platform endpoint's
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from typing import Any
 
 import requests
 from hub import hookimpl
+from hub.kit import float_setting
 from hub.types import (
     AccountInfo,
     ConnectorInfo,
@@ -25,6 +25,7 @@ from hub.types import (
     HealthResult,
     NormalizedEvent,
     OAuthConfig,
+    ProxyConfig,
     SyncResult,
     WebhookRequest,
 )
@@ -170,13 +171,20 @@ def revoke(session: requests.Session, credentials: Mapping[str, Any], settings: 
 
 
 def _tolerance(settings: Mapping[str, str]) -> float:
-    raw = settings.get("STRIPE_WEBHOOK_TOLERANCE_SECONDS")
-    if not raw:
-        return DEFAULT_TOLERANCE_SECONDS
-    try:
-        tolerance = float(raw)
-    except ValueError:
-        raise StripeConfigurationError("STRIPE_WEBHOOK_TOLERANCE_SECONDS must be a number of seconds") from None
-    if not math.isfinite(tolerance) or tolerance < 0:
-        raise StripeConfigurationError("STRIPE_WEBHOOK_TOLERANCE_SECONDS must be a finite, non-negative number")
-    return tolerance
+    return float_setting(settings, "STRIPE_WEBHOOK_TOLERANCE_SECONDS", default=DEFAULT_TOLERANCE_SECONDS, minimum=0)
+
+
+@hookimpl
+def proxy_config(credentials: Mapping[str, Any], settings: Mapping[str, str]) -> ProxyConfig:
+    """Stripe's API as the integration's account: its own key, or the platform key and `Stripe-Account`.
+
+    `Stripe-Account` is reserved even for an API-key integration: a
+    platform's secret key would otherwise act for any of its connected
+    accounts. Stripe honours `Idempotency-Key`, so such a POST may be retried.
+    """
+    return ProxyConfig(
+        base_url=api_base_url(settings),
+        headers=auth_headers(credentials, settings),
+        reserved_headers=("Stripe-Account",),
+        honours_idempotency_key=True,
+    )

@@ -7,57 +7,31 @@ event id.
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from hub.kit import choice_setting, parse_json_object
 from hub.types import NormalizedEvent
 
-from hub_stripe.errors import StripeConfigurationError
 
 log = logging.getLogger(__name__)
 
 DEAUTHORIZED = "account.application.deauthorized"
 
-_TRUE = {"1", "true", "yes", "live"}
-_FALSE = {"0", "false", "no", "test"}
+LIVEMODE_WORDS = {"1": True, "true": True, "yes": True, "live": True, "0": False, "false": False, "no": False, "test": False}
 
 
 def expected_livemode(settings: Mapping[str, str]) -> bool | None:
     """`STRIPE_LIVEMODE`: True accepts only live events, False only test events, unset both."""
-    raw = settings.get("STRIPE_LIVEMODE")
-    if raw is None or raw.strip() == "":
-        return None
-    value = raw.strip().lower()
-    if value in _TRUE:
-        return True
-    if value in _FALSE:
-        return False
-    raise StripeConfigurationError("STRIPE_LIVEMODE must be true or false")
-
-
-def _not_json(constant: str) -> Any:
-    raise ValueError(f"the body is not JSON: {constant} is not a JSON number")
+    return choice_setting(settings, "STRIPE_LIVEMODE", LIVEMODE_WORDS, default=None)
 
 
 def parse_event_body(body: bytes) -> Mapping[str, Any]:
-    """The event object of a webhook body; ValueError when it is not one (the provider gets a 400).
-
-    Strict JSON: Python's parser also takes NaN and Infinity, which Stripe
-    never sends and no database stores as JSON.
-    """
-    try:
-        payload = json.loads(body, parse_constant=_not_json)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ValueError("the body is not JSON") from exc
-    except RecursionError:
-        raise ValueError("the body is nested too deeply to read") from None
-    if not isinstance(payload, dict):
-        raise ValueError("the body is not a JSON object")
-    return payload
+    """The event object of a webhook body; ValueError when it is not one (the provider gets a 400)."""
+    return parse_json_object(body)
 
 
 def normalize_event(event: Mapping[str, Any], settings: Mapping[str, str]) -> NormalizedEvent | None:

@@ -14,9 +14,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import requests
+from hub.kit import int_setting
 from hub.types import NormalizedEvent, SyncResult
 
-from hub_stripe.api import api_base_url, auth_headers, raise_for_stripe_error, retry_after_seconds
+from hub_stripe.api import api_base_url, auth_headers, raise_for_stripe_error, rate_limit_wait
 from hub_stripe.errors import StripeConfigurationError
 from hub_stripe.events import normalize_event
 
@@ -70,16 +71,7 @@ class EventsCursor:
 
 
 def page_size(settings: Mapping[str, str]) -> int:
-    raw = settings.get("STRIPE_SYNC_PAGE_SIZE")
-    if not raw:
-        return DEFAULT_PAGE_SIZE
-    try:
-        size = int(raw)
-    except ValueError:
-        raise StripeConfigurationError("STRIPE_SYNC_PAGE_SIZE must be an integer from 1 to 100") from None
-    if not 1 <= size <= 100:
-        raise StripeConfigurationError("STRIPE_SYNC_PAGE_SIZE must be an integer from 1 to 100")
-    return size
+    return int_setting(settings, "STRIPE_SYNC_PAGE_SIZE", default=DEFAULT_PAGE_SIZE, minimum=1, maximum=100)
 
 
 def sync_events(session: requests.Session, credentials: Mapping[str, Any], cursor: str | None, settings: Mapping[str, str]) -> SyncResult:
@@ -91,7 +83,7 @@ def sync_events(session: requests.Session, credentials: Mapping[str, Any], curso
         params["ending_before"] = position.newest
     response = session.get(f"{api_base_url(settings)}/v1/events", params=params, headers=auth_headers(credentials, settings))
     if response.status_code == 429:
-        return SyncResult(records=[], cursor=cursor, has_more=True, retry_after=retry_after_seconds(response))
+        return SyncResult(records=[], cursor=cursor, has_more=True, retry_after=rate_limit_wait(response))
     if cursor_is_gone(response):
         # The event the cursor names has expired: start over; dedupe absorbs the overlap.
         return SyncResult(records=[], cursor=None, has_more=True)

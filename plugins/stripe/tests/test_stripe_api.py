@@ -7,8 +7,7 @@ from dataclasses import dataclass, field
 import pytest
 from flask import Flask, jsonify, request
 
-from hub.provider.session import provider_session
-from hub.testkit.http_server import serve_wsgi
+from hub.testing import provider_session, serve_wsgi, sync_page, sync_until_done
 
 API_KEY = "rk_test_51RestrictedKeyOfTheAccount"
 PLATFORM_KEY = "sk_test_51PlatformSecretKey"
@@ -149,25 +148,9 @@ API_KEY_CREDENTIALS = {"api_key": API_KEY}
 CONNECT_CREDENTIALS = {"access_token": "sk_test_LegacyConnectedAccountToken", "stripe_user_id": CONNECTED_ACCOUNT}
 
 
-def run_sync(host, credentials, cursor=None):
-    return host.sync("stripe", session=provider_session(credentials), credentials=credentials, cursor=cursor)
-
-
-def sync_until_done(host, credentials, cursor=None):
-    """Call sync the way the hub does: again with the returned cursor while has_more."""
-    ids: list[str] = []
-    while True:
-        result = run_sync(host, credentials, cursor)
-        assert result.retry_after is None
-        ids += [record.id for record in result.records]
-        cursor = result.cursor
-        if not result.has_more:
-            return ids, cursor
-
-
 def test_first_sync_backfills_every_event_page_by_page(host, stripe):
     stripe.publish(1, 2, 3, 4, 5)
-    ids, cursor = sync_until_done(host, API_KEY_CREDENTIALS)
+    ids, cursor = sync_until_done(host, "stripe", API_KEY_CREDENTIALS)
     assert sorted(ids) == ["evt_0001", "evt_0002", "evt_0003", "evt_0004", "evt_0005"]
     assert len(ids) == len(set(ids))
     assert [r["args"].get("limit") for r in stripe.requests] == ["2", "2", "2"]
@@ -176,39 +159,39 @@ def test_first_sync_backfills_every_event_page_by_page(host, stripe):
 
 def test_later_syncs_fetch_only_newer_events_without_gaps(host, stripe):
     stripe.publish(1, 2, 3)
-    _, cursor = sync_until_done(host, API_KEY_CREDENTIALS)
+    _, cursor = sync_until_done(host, "stripe", API_KEY_CREDENTIALS)
     stripe.publish(4, 5, 6, 7, 8)
-    ids, cursor = sync_until_done(host, API_KEY_CREDENTIALS, cursor)
+    ids, cursor = sync_until_done(host, "stripe", API_KEY_CREDENTIALS, cursor)
     assert sorted(ids) == ["evt_0004", "evt_0005", "evt_0006", "evt_0007", "evt_0008"]
     assert all("ending_before" in r["args"] for r in stripe.requests[-3:])
-    ids, _ = sync_until_done(host, API_KEY_CREDENTIALS, cursor)
+    ids, _ = sync_until_done(host, "stripe", API_KEY_CREDENTIALS, cursor)
     assert ids == [], "nothing new, nothing fetched twice"
 
 
 def test_events_published_during_a_backfill_are_picked_up_next_time(host, stripe):
     stripe.publish(1, 2, 3, 4)
-    first_page = run_sync(host, API_KEY_CREDENTIALS)
+    first_page = sync_page(host, "stripe", API_KEY_CREDENTIALS)
     stripe.publish(5)
-    rest, cursor = sync_until_done(host, API_KEY_CREDENTIALS, first_page.cursor)
-    later, _ = sync_until_done(host, API_KEY_CREDENTIALS, cursor)
+    rest, cursor = sync_until_done(host, "stripe", API_KEY_CREDENTIALS, first_page.cursor)
+    later, _ = sync_until_done(host, "stripe", API_KEY_CREDENTIALS, cursor)
     assert sorted([r.id for r in first_page.records] + rest + later) == [f"evt_{n:04d}" for n in range(1, 6)]
 
 
 def test_records_are_normalized_like_webhooks(host, stripe):
     stripe.publish(1)
-    [record] = run_sync(host, API_KEY_CREDENTIALS).records
+    [record] = sync_page(host, "stripe", API_KEY_CREDENTIALS).records
     assert (record.id, record.type, record.subject) == ("evt_0001", "charge.succeeded", "ch_0001")
 
 
 def test_api_key_integrations_send_their_own_key(host, stripe):
-    run_sync(host, API_KEY_CREDENTIALS)
+    sync_page(host, "stripe", API_KEY_CREDENTIALS)
     assert stripe.requests[-1]["authorization"] == f"Bearer {API_KEY}"
     assert stripe.requests[-1]["stripe_account"] is None
 
 
 def test_connect_integrations_send_the_platform_key_and_stripe_account(host, stripe):
     stripe.publish(1)
-    result = run_sync(host, CONNECT_CREDENTIALS)
+    result = sync_page(host, "stripe", CONNECT_CREDENTIALS)
     assert [r.id for r in result.records] == ["evt_0001"]
     assert stripe.requests[-1]["authorization"] == f"Bearer {PLATFORM_KEY}"
     assert stripe.requests[-1]["stripe_account"] == CONNECTED_ACCOUNT
@@ -216,29 +199,29 @@ def test_connect_integrations_send_the_platform_key_and_stripe_account(host, str
 
 def test_rate_limit_keeps_the_cursor_and_reports_retry_after(host, stripe):
     stripe.publish(1, 2, 3)
-    first = run_sync(host, API_KEY_CREDENTIALS)
+    first = sync_page(host, "stripe", API_KEY_CREDENTIALS)
     stripe.rate_limited = 1
-    limited = run_sync(host, API_KEY_CREDENTIALS, first.cursor)
+    limited = sync_page(host, "stripe", API_KEY_CREDENTIALS, first.cursor)
     assert limited.records == [] and limited.retry_after == 7.0 and limited.cursor == first.cursor
-    resumed = run_sync(host, API_KEY_CREDENTIALS, limited.cursor)
+    resumed = sync_page(host, "stripe", API_KEY_CREDENTIALS, limited.cursor)
     assert [r.id for r in resumed.records] == ["evt_0001"]
 
 
 def test_an_expired_cursor_restarts_the_walk(host, stripe):
     stripe.publish(1, 2)
-    _, cursor = sync_until_done(host, API_KEY_CREDENTIALS)
+    _, cursor = sync_until_done(host, "stripe", API_KEY_CREDENTIALS)
     stripe.events.clear()
     stripe.publish(3)
-    restarted = run_sync(host, API_KEY_CREDENTIALS, cursor)
+    restarted = sync_page(host, "stripe", API_KEY_CREDENTIALS, cursor)
     assert restarted.records == [] and restarted.cursor is None and restarted.has_more
-    ids, _ = sync_until_done(host, API_KEY_CREDENTIALS, restarted.cursor)
+    ids, _ = sync_until_done(host, "stripe", API_KEY_CREDENTIALS, restarted.cursor)
     assert ids == ["evt_0003"]
 
 
 def test_a_refused_key_fails_the_sync_without_echoing_it(host, stripe):
     credentials = {"api_key": "rk_test_51RevokedKey"}
     with pytest.raises(Exception) as raised:
-        run_sync(host, credentials)
+        sync_page(host, "stripe", credentials)
     assert "401" in str(raised.value) and "rk_test" not in str(raised.value)
 
 

@@ -23,6 +23,7 @@ def test_connector_supports_connect_oauth_and_api_keys(host):
         "sync": True,
         "revoke": True,
         "health_check": True,
+        "proxy": True,
     }
     assert described["distribution"] == "hub-stripe"
 

@@ -1,0 +1,1 @@
+"""The GitHub connector for hub, built on `hub.kit`: see `hub_github.connector`."""

@@ -1,0 +1,1 @@
+"""A Standard Webhooks receiver for hub, built on `hub.kit`: see `hub_standardwebhooks.connector`."""
