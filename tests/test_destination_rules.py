@@ -186,3 +186,19 @@ def test_a_batch_takes_due_deliveries_of_one_destination_only_and_gives_back_wha
         assert [db.session.get(Delivery, c.delivery_id).attempts for c in batch] == [1] + [0] * (len(batch) - 1)
         assert deliveries.record_successes([(batch[0], 200, b"ok")]) == 1
         assert db.session.get(Delivery, ids[1]).status == "succeeded"
+
+
+def test_new_data_keys_reseal_destination_secrets_which_still_sign(hub_app, tenant):
+    from hub.runtime import current_hub
+    from hub.storage.key_rotation import rotate_data_keys
+    from hub.tenancy.destinations import create_destination, rotate_secret, secrets_in_force
+
+    with hub_app.app_context():
+        destination, first = create_destination(tenant.id, url="http://127.0.0.1:9/", description=None, filter_={})
+        second = rotate_secret(tenant.id, destination.id)
+        before = db.session.get(Destination, destination.id).key_id
+        report = rotate_data_keys(current_hub().envelope)
+        db.session.expire_all()
+        row = db.session.get(Destination, destination.id)
+        assert report.unreadable == 0 and row.key_id != before
+        assert secrets_in_force(row) == [second, first]
