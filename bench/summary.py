@@ -26,7 +26,7 @@ def _verdict(value: float | None, target: float) -> str:
 
 
 def main() -> None:
-    ingest, processing = _load("ingest"), _load("processing")
+    ingest, processing, deliveries = _load("ingest"), _load("processing"), _load("deliveries")
     rows: list[dict] = []
     summary: dict = {"benchmark": "summary"}
     if ingest:
@@ -49,6 +49,15 @@ def main() -> None:
         rows.append(dict(figure="processing: hub / bare", value=processing["hub_over_bare"], target=">= 0.5", verdict=_verdict(processing["hub_over_bare"], 0.5)))
         rows.append(dict(figure="memory: hub worker peak RSS (MiB)", value=hub_worker["consumer_peak_rss_mib"], detail=f"bare consumer: {bare['consumer_peak_rss_mib']}"))
         summary["processing"] = {"hub_over_bare": processing["hub_over_bare"]}
+    if deliveries:
+        hub_worker, floor = deliveries["hub"], deliveries["floor"]
+        rows.append(dict(figure="deliveries: hub worker deliveries/s", value=hub_worker["deliveries_per_second"], detail=f"{hub_worker['succeeded']} deliveries, {hub_worker['threads']} threads"))
+        rows.append(dict(figure="deliveries: POST loop deliveries/s", value=floor["deliveries_per_second"], detail=f"{floor['threads']} threads, pooled sessions"))
+        if deliveries.get("hub_over_floor") is not None:
+            rows.append(dict(figure="deliveries: hub / POST loop", value=deliveries["hub_over_floor"], target=">= 0.5", verdict=_verdict(deliveries["hub_over_floor"], 0.5)))
+        if "ingest_ratio" in deliveries:
+            rows.append(dict(figure="ingest: one destination / none", value=deliveries["ingest_ratio"], target=">= 0.95", verdict=_verdict(deliveries["ingest_ratio"], 0.95)))
+        summary["deliveries"] = {k: deliveries[k] for k in ("hub_over_floor", "ingest_ratio") if k in deliveries}
     if not rows:
         raise SystemExit("no results yet: run bench/run")
     print_table("Benchmarks, latest results", rows, ["figure", "value", "target", "verdict", "detail"])

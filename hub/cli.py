@@ -271,9 +271,9 @@ def tokens_refresh() -> None:
         sys.exit(1)
 
 
-@click.command("worker", help="Run Huey consumers for the webhooks, sync and automation queues.")
+@click.command("worker", help="Run Huey consumers for the webhooks, sync, automation and deliveries queues.")
 @click.option("--queue", "queue_names", default=",".join(QUEUES), show_default=True, help="Comma-separated queues to consume.")
-@click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 64), help="Worker threads per queue.")
+@click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 64), help="Worker threads per queue (four times as many for deliveries, which mostly wait on receivers).")
 @click.option("--periodic/--no-periodic", default=True, show_default=True, help="Run the periodic maintenance (relay, syncs, refresh).")
 @click.option("--drain", is_flag=True, help="Run what is queued now in this process, then exit.")
 @with_appcontext
@@ -333,6 +333,71 @@ def events_replay(event_id: str) -> None:
     click.echo(f"event {event_id} queued as job {job_id}")
 
 
+@click.group("destinations", help="Tenants' endpoints that receive signed event deliveries.")
+def destinations_group() -> None:
+    pass
+
+
+@destinations_group.command("list", help="Destinations across tenants unless --tenant is given (never a secret).")
+@click.option("--tenant", "tenant_id", default=None, help="Only this tenant's destinations.")
+@with_appcontext
+def destinations_list(tenant_id: str | None) -> None:
+    import sqlalchemy as sa
+
+    from hub.storage.models import Destination, db
+
+    query = sa.select(Destination).order_by(Destination.created_at)
+    if tenant_id:
+        query = query.where(Destination.tenant_id == tenant_id)
+    rows = db.session.execute(query).scalars().all()
+    if not rows:
+        click.echo("no destinations")
+    for row in rows:
+        reason = f"  ({row.disabled_reason})" if row.disabled_reason and row.status != "enabled" else ""
+        click.echo(f"{row.id}  tenant={row.tenant_id}  {row.status:<8}  {row.url}{reason}")
+
+
+@click.group("deliveries", help="Deliveries of events to destinations.")
+def deliveries_group() -> None:
+    pass
+
+
+@deliveries_group.command("list", help="Newest deliveries first, across tenants unless --tenant is given.")
+@click.option("--tenant", "tenant_id", default=None, help="Only this tenant's deliveries.")
+@click.option("--status", default=None, type=click.Choice(("pending", "succeeded", "failed")))
+@click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 1000))
+@with_appcontext
+def deliveries_list(tenant_id: str | None, status: str | None, limit: int) -> None:
+    from hub.queue.deliveries import recent_deliveries
+
+    rows = recent_deliveries(tenant_id=tenant_id or None, status=status, limit=limit)
+    if not rows:
+        click.echo("no deliveries")
+    for row in rows:
+        created = row.created_at.strftime("%Y-%m-%dT%H:%M:%SZ")
+        code = row.last_status_code if row.last_status_code is not None else "-"
+        error = f"  {row.last_error}" if row.last_error and row.status != "succeeded" else ""
+        click.echo(f"{row.id}  {created}  {row.status:<9} attempts={row.attempts}  status_code={code}  destination={row.destination_id}  {row.type}{error}")
+
+
+@deliveries_group.command("retry", help="One more attempt of a delivery, now, with the same webhook-id.")
+@click.argument("delivery_id")
+@with_appcontext
+def deliveries_retry(delivery_id: str) -> None:
+    from hub.errors import Conflict, NotFound
+    from hub.queue.deliveries import retry_delivery
+    from hub.queue.queues import enqueue
+
+    try:
+        dispatch = retry_delivery(None, delivery_id)
+    except NotFound:
+        raise click.ClickException("no such delivery") from None
+    except Conflict as error:
+        raise click.ClickException(error.detail) from None
+    enqueue([dispatch])
+    click.echo(f"delivery {delivery_id} queued for another attempt")
+
+
 @click.group("metrics", help="Prometheus metrics.")
 def metrics_group() -> None:
     pass
@@ -390,6 +455,7 @@ def proxy_command(integration_id: str, method: str, path: str, data: str | None,
 
 COMMANDS = (
     db_group, serve_command, tenants_group, keys_group, connectors_group, tokens_group, worker_command, events_group, metrics_group,
+    destinations_group, deliveries_group,
     proxy_command,
 )
 for _command in COMMANDS:

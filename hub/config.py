@@ -56,6 +56,30 @@ def at_least_one(name: str, value: Any) -> int:
     return parsed
 
 
+def flag(name: str, value: Any) -> bool:
+    """`true` or `false` (also 1/0, yes/no, on/off); explicit config may pass a bool."""
+    if isinstance(value, bool):
+        return value
+    text_value = str(value).strip().lower()
+    if text_value in ("1", "true", "yes", "on"):
+        return True
+    if text_value in ("0", "false", "no", "off", ""):
+        return False
+    raise ConfigurationError(f"{name} must be true or false")
+
+
+def seconds_schedule(name: str, value: Any) -> tuple[float, ...]:
+    """Comma-separated delays in seconds, each at least 0, at least one."""
+    parts = value if isinstance(value, (list, tuple)) else str(value).split(",")
+    try:
+        delays = tuple(float(part) for part in parts)
+    except (TypeError, ValueError):
+        raise ConfigurationError(f"{name} must be comma-separated numbers of seconds") from None
+    if not delays or any(delay < 0 or delay != delay for delay in delays):
+        raise ConfigurationError(f"{name} must hold at least one delay, none negative")
+    return delays
+
+
 def url(name: str, value: Any) -> Any:
     """A base URL, without its trailing slash (paths are appended to it)."""
     return str(value).rstrip("/") if value else value
@@ -130,6 +154,12 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("HUB_CONNECT_TOKEN_TTL_SECONDS", 900, integer, "Lifetime of a connect token."),
     Setting("HUB_OAUTH_STATE_TTL_SECONDS", 600, integer, "Lifetime of an OAuth flow's state, and of its cookie in the browser."),
     Setting("HUB_MAX_INTEGRATIONS_PER_TENANT", 1000, integer, "Live integrations a tenant may hold (409 `integration-quota-exceeded` past it)."),
+    Setting("HUB_MAX_DESTINATIONS_PER_TENANT", 50, integer, "Destinations a tenant may register (409 `destination-quota-exceeded` past it)."),
+    Setting("HUB_DESTINATIONS_ALLOW_PRIVATE", False, flag, "Allow destinations at private, loopback and reserved addresses (development and tests; refused in production)."),
+    Setting("HUB_DELIVERY_TIMEOUT_SECONDS", 15.0, number, "A delivery attempt fails when the receiver has not connected or answered within this many seconds."),
+    Setting("HUB_DELIVERY_SCHEDULE", (5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 36000.0), seconds_schedule, "Delays in seconds before each retry of a failed delivery (+-20 % jitter); after the last, the delivery is failed.", "`5,300,1800,7200,18000,36000,36000`"),
+    Setting("HUB_DESTINATION_DISABLE_AFTER_HOURS", 120.0, number, "A destination that has answered nothing but failures for this long is disabled."),
+    Setting("HUB_DELIVERY_CONCURRENCY_PER_DESTINATION", 2, at_least_one, "Consumer threads working on one destination at once (each through a batch of its due deliveries, one attempt at a time), so a slow receiver cannot occupy every `deliveries` consumer."),
     Setting("HUB_CONNECT_FRAME_ANCESTORS", "'none'", frame_ancestors, "Who may frame the Connect page (CSP `frame-ancestors`): `'none'`, `'self'` or the host app's origins, space-separated."),
     Setting("HUB_CONSOLE_IDLE_SECONDS", 1800, at_least_one, "A console session unused this long is signed out."),
     Setting("HUB_CONSOLE_SESSION_SECONDS", 12 * 3600, at_least_one, "A console session ends this long after sign-in, however busy."),
@@ -201,6 +231,8 @@ def development_defaults_in_force(settings: Mapping[str, Any]) -> list[str]:
         problems.append("APP_BASE_URL must be an https:// URL (OAuth redirects and webhook URLs carry secrets)")
     if not settings.get("REDIS_URL"):
         problems.append("REDIS_URL is not set (production keeps OAuth state, locks, rate limits and queues in Redis)")
+    if settings.get("HUB_DESTINATIONS_ALLOW_PRIVATE"):
+        problems.append("HUB_DESTINATIONS_ALLOW_PRIVATE is true (destinations could reach private and loopback addresses)")
     if not settings.get("HUB_METRICS_TOKEN") and not settings.get("HUB_METRICS_LISTEN"):
         problems.append("HUB_METRICS_TOKEN is not set and HUB_METRICS_LISTEN names no separate listener (/metrics would be public)")
     return problems

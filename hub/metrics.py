@@ -24,6 +24,13 @@ JOBS = Counter("hub_jobs_total", "Jobs run by queue and outcome.", ["queue", "ou
 TOKEN_REFRESHES = Counter("hub_token_refreshes_total", "OAuth token refreshes by connector and outcome.", ["connector", "outcome"])
 EVENTS_PRUNED = Counter("hub_events_pruned_total", "Events deleted past their retention window, by status.", ["status"])
 HEALTH_CHECKS = Counter("hub_health_checks_total", "Connector health checks by connector and outcome.", ["connector", "outcome"])
+DELIVERIES = Counter("hub_deliveries_total", "Delivery attempts to destinations by outcome.", ["outcome"])
+DELIVERY_SECONDS = Histogram(
+    "hub_delivery_seconds",
+    "Time of one delivery attempt, from connecting to the receiver's answer.",
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 15.0, 30.0),
+)
+DESTINATIONS_DISABLED = Counter("hub_destinations_disabled_total", "Destinations the hub disabled, by reason.", ["reason"])
 PROXY_REQUESTS = Counter(
     "hub_proxy_requests_total", "Proxied calls by connector, method and outcome (the status class, timeout or unreachable).",
     ["connector", "method", "outcome"],

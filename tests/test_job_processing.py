@@ -271,12 +271,12 @@ def test_a_job_of_a_kind_nothing_handles_is_dead_on_every_queue(pipeline):
     from hub.queue.queues import enqueue
 
     with pipeline.app.app_context():
-        rows = [outbox.job_values(queue=queue, kind="mystery", tenant_id=pipeline.tenant.id) for queue in outbox.QUEUES]
+        rows = [outbox.job_values(queue=queue, kind="mystery", tenant_id=pipeline.tenant.id) for queue in outbox.JOB_QUEUES]
         enqueue(outbox.add_jobs(rows))
         db.session.commit()
     pipeline.run_queues()
     jobs = pipeline.rows(Job)
-    assert sorted(job.queue for job in jobs) == sorted(outbox.QUEUES)
+    assert sorted(job.queue for job in jobs) == sorted(outbox.JOB_QUEUES)
     assert {(job.status, job.attempts, job.last_error) for job in jobs} == {("dead", 1, "LookupError: no handler for job kind mystery")}
 
 

@@ -19,8 +19,13 @@ SKIPPED_RULES = {"static", "web_assets.static"}  # files, not operations
 # Opaque inputs the generator cannot produce valid values for: a made-up page
 # cursor is rightly refused with 400, which the positive-data check would
 # count against the API; so is a proxied path that would leave the provider's
-# base URL (any string fits the schema). Every other check still runs on these operations.
-OPAQUE_INPUT_OPERATIONS = {"listEvents", "listIntegrations", "proxyGet", "proxyPost", "proxyPut", "proxyPatch", "proxyDelete"}
+# base URL (any string fits the schema), and a destination URL, valid only if
+# its host resolves to a public address, which generated URLs rarely do.
+# Every other check still runs on these operations.
+OPAQUE_INPUT_OPERATIONS = {
+    "listEvents", "listIntegrations", "proxyGet", "proxyPost", "proxyPut", "proxyPatch", "proxyDelete",
+    "listDestinations", "listDeliveries", "createDestination", "updateDestination",
+}
 # The browser pages (tag "browser") need what a generator cannot make either:
 # a live connect token, a console session cookie, a form's CSRF token.
 

@@ -13,11 +13,12 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(integrations.blueprint)
     app.register_blueprint(metrics.blueprint)
     app.register_blueprint(openapi.blueprint)
-    from hub.api import connect, events, keys, oauth, proxy, webhooks
+    from hub.api import connect, destinations, events, keys, oauth, proxy, webhooks
 
     app.register_blueprint(connect.blueprint)
     app.register_blueprint(oauth.blueprint)
     app.register_blueprint(webhooks.blueprint)
     app.register_blueprint(events.blueprint)
     app.register_blueprint(keys.blueprint)
+    app.register_blueprint(destinations.blueprint)
     app.register_blueprint(proxy.blueprint)

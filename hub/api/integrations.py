@@ -14,8 +14,10 @@ from hub.provider.accounts import learn_api_key_account
 from hub.provider.revoke import disconnect_integration
 from hub.provider.sync import request_sync
 from hub.queue.pausing import TENANT_SWITCHABLE_STATUSES, switch_status
+from hub.queue.deliveries import announce_integration
 from hub.queue.queues import enqueue
 from hub.runtime import current_hub
+from hub.storage.models import db
 from hub.tenancy import integrations as service
 from hub.tenancy.quotas import check_integration_quota
 
@@ -69,6 +71,8 @@ def connect_api_key_integration(
     """Create an API-key integration: the fields checked, the quota, then the provider names the account.
 
     The API and the Connect page (hub.web.connect_page) both connect this way.
+    `hub.integration.connected` goes to the tenant's destinations in the
+    transaction that creates the integration.
     """
     plugins = current_hub().plugins
     if connector_id not in plugins.connectors:
@@ -78,14 +82,20 @@ def connect_api_key_integration(
     _check_credentials(connector_id, credentials)
     check_integration_quota(tenant_id, lock=False)  # answered before the provider is asked; the insert counts again
     account = learn_api_key_account(connector_id, credentials)
-    return service.create_integration(
+    integration = service.create_integration(
         tenant_id,
         connector=connector_id,
         name=name,
         credentials=credentials,
         external_account_id=account.external_account_id if account is not None else None,
         end_user_id=end_user_id,
+        commit=False,
     )
+    db.session.flush()
+    dispatches = announce_integration("hub.integration.connected", integration)
+    db.session.commit()
+    enqueue(dispatches)
+    return integration
 
 
 @blueprint.get("/api/integrations")

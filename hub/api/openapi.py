@@ -238,6 +238,77 @@ SCHEMAS: dict[str, Any] = {
     "WebhookAck": {"type": "object", "required": ["status"], "properties": {"status": {"enum": ["accepted", "duplicate"]}}},
     "JobAccepted": {"type": "object", "required": ["job_id"], "properties": {"job_id": {"type": "string"}, "status": {"type": "string"}}},
     "Health": {"type": "object", "required": ["status"], "properties": {"status": {"type": "string"}, "checks": {"type": "object"}}},
+    "DestinationFilter": {
+        "type": "object",
+        "additionalProperties": False,
+        "description": "Each list, when present, must match; an absent one matches everything. `*` in an event type matches any run of characters.",
+        "properties": {
+            "event_types": {"type": "array", "minItems": 1, "maxItems": 100, "items": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[\\x21-\\x7e]+$"}},
+            "connectors": {"type": "array", "minItems": 1, "maxItems": 100, "items": {"type": "string", "minLength": 1, "maxLength": 64, "pattern": "^[a-z0-9_-]+$"}},
+            "integration_ids": {"type": "array", "minItems": 1, "maxItems": 100, "items": {"type": "string", "pattern": "^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"}},
+        },
+    },
+    "Destination": {
+        "type": "object",
+        "required": ["id", "url", "status", "filter", "created_at"],
+        "properties": {
+            "id": {"type": "string"},
+            "url": {"type": "string"},
+            "description": {"type": ["string", "null"]},
+            "status": {"enum": ["enabled", "disabled"]},
+            "disabled_reason": {"type": ["string", "null"]},
+            "filter": {"$ref": "#/components/schemas/DestinationFilter"},
+            "secret_rotating_until": TIMESTAMP,
+            "created_at": TIMESTAMP,
+            "updated_at": TIMESTAMP,
+        },
+    },
+    "NewDestination": {
+        "allOf": [{"$ref": "#/components/schemas/Destination"}],
+        "type": "object",
+        "required": ["secret"],
+        "properties": {"secret": {"type": "string", "description": "`whsec_` + standard base64 of 32 random bytes; shown only here"}},
+    },
+    "CreateDestination": {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["url"],
+        "properties": {
+            "url": {"type": "string", "minLength": 1, "maxLength": 2048, "description": "http or https (https only in production), no user:password, not a private address"},
+            "description": {"type": ["string", "null"], "maxLength": 500, "pattern": NO_NUL},
+            "filter": {"anyOf": [{"$ref": "#/components/schemas/DestinationFilter"}, {"type": "null"}]},
+        },
+    },
+    "UpdateDestination": {
+        "type": "object",
+        "additionalProperties": False,
+        "minProperties": 1,
+        "properties": {
+            "url": {"type": "string", "minLength": 1, "maxLength": 2048},
+            "description": {"type": ["string", "null"], "maxLength": 500, "pattern": NO_NUL},
+            "filter": {"$ref": "#/components/schemas/DestinationFilter"},
+            "status": {"enum": ["enabled", "disabled"]},
+        },
+    },
+    "Delivery": {
+        "type": "object",
+        "required": ["id", "type", "status", "attempts"],
+        "properties": {
+            "id": {"type": "string", "description": "The `webhook-id` of every attempt"},
+            "destination_id": {"type": "string"},
+            "event_id": {"type": ["string", "null"]},
+            "type": {"type": "string"},
+            "status": {"enum": ["pending", "succeeded", "failed"]},
+            "attempts": {"type": "integer"},
+            "last_status_code": {"type": ["integer", "null"]},
+            "last_error": {"type": ["string", "null"]},
+            "last_response_body": {"type": ["string", "null"], "description": "At most 1 KiB of the receiver's last answer"},
+            "next_attempt_at": TIMESTAMP,
+            "last_attempt_at": TIMESTAMP,
+            "created_at": TIMESTAMP,
+        },
+    },
+    "DeliveryAccepted": {"type": "object", "required": ["delivery_id", "status"], "properties": {"delivery_id": {"type": "string"}, "type": {"type": "string"}, "status": {"type": "string"}}},
 }
 
 
@@ -577,6 +648,99 @@ def build_document() -> dict[str, Any]:
                     "operationId": "replayEvent",
                     "security": BEARER,
                     "responses": {"202": _json("Replay queued (an event still on its way keeps its job)", {"$ref": "#/components/schemas/JobAccepted"}), "400": _problem("Bad query"), "404": _problem("Not found"), **AUTH_ERRORS},
+                },
+            },
+            "/api/destinations": {
+                "get": {
+                    "operationId": "listDestinations",
+                    "security": BEARER,
+                    "parameters": [
+                        {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 200}},
+                        {"name": "cursor", "in": "query", "schema": {"type": "string"}},
+                    ],
+                    "responses": {
+                        "200": _json("The tenant's destinations, oldest first, a page at a time (never a secret)", {"type": "object", "required": ["destinations", "next_cursor"], "properties": {"destinations": {"type": "array", "items": {"$ref": "#/components/schemas/Destination"}}, "next_cursor": {"type": ["string", "null"]}}}),
+                        "400": _problem("Bad query"),
+                        **AUTH_ERRORS,
+                    },
+                },
+                "post": {
+                    "operationId": "createDestination",
+                    "security": BEARER,
+                    "requestBody": _json_body({"$ref": "#/components/schemas/CreateDestination"}),
+                    "responses": {
+                        "201": _json("Registered; the signing secret is shown only here", {"$ref": "#/components/schemas/NewDestination"}),
+                        "400": _problem("Invalid body, a URL the hub may not deliver to (scheme, user:password, private address), or an unknown integration in the filter"),
+                        "409": _problem("The tenant is at its destination quota"),
+                        **TOO_LARGE,
+                        **AUTH_ERRORS,
+                    },
+                },
+            },
+            "/api/destinations/{destination_id}": {
+                "parameters": [_path_id("destination_id")],
+                "get": {
+                    "operationId": "getDestination",
+                    "security": BEARER,
+                    "responses": {"200": _json("The destination (never its secret)", {"$ref": "#/components/schemas/Destination"}), "400": _problem("Bad query"), "404": _problem("Not found"), **AUTH_ERRORS},
+                },
+                "patch": {
+                    "operationId": "updateDestination",
+                    "security": BEARER,
+                    "requestBody": _json_body({"$ref": "#/components/schemas/UpdateDestination"}),
+                    "responses": {"200": _json("Updated", {"$ref": "#/components/schemas/Destination"}), "400": _problem("Invalid body or URL"), "404": _problem("Not found"), **TOO_LARGE, **AUTH_ERRORS},
+                },
+                "delete": {
+                    "operationId": "deleteDestination",
+                    "security": BEARER,
+                    "responses": {"204": {"description": "Deleted with its deliveries; nothing more is sent to it"}, "400": _problem("Bad query"), "404": _problem("Not found"), **AUTH_ERRORS},
+                },
+            },
+            "/api/destinations/{destination_id}/rotate-secret": {
+                "parameters": [_path_id("destination_id")],
+                "post": {
+                    "operationId": "rotateDestinationSecret",
+                    "security": BEARER,
+                    "responses": {
+                        "200": _json("The new secret, shown only here; for 24 hours the previous one signs every delivery too", {"type": "object", "required": ["secret"], "properties": {"secret": {"type": "string"}, "previous_secret_expires_at": TIMESTAMP}}),
+                        "400": _problem("Bad query"),
+                        "404": _problem("Not found"),
+                        **AUTH_ERRORS,
+                    },
+                },
+            },
+            "/api/destinations/{destination_id}/test": {
+                "parameters": [_path_id("destination_id")],
+                "post": {
+                    "operationId": "testDestination",
+                    "security": BEARER,
+                    "responses": {"202": _json("A hub.ping delivery is queued", {"$ref": "#/components/schemas/DeliveryAccepted"}), "400": _problem("Bad query"), "404": _problem("Not found"), "409": _problem("The destination is disabled"), **AUTH_ERRORS},
+                },
+            },
+            "/api/destinations/{destination_id}/deliveries": {
+                "parameters": [_path_id("destination_id")],
+                "get": {
+                    "operationId": "listDeliveries",
+                    "security": BEARER,
+                    "parameters": [
+                        {"name": "status", "in": "query", "schema": {"enum": ["pending", "succeeded", "failed"]}},
+                        {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 200}},
+                        {"name": "cursor", "in": "query", "schema": {"type": "string"}},
+                    ],
+                    "responses": {
+                        "200": _json("The destination's deliveries, newest first, a page at a time", {"type": "object", "required": ["deliveries", "next_cursor"], "properties": {"deliveries": {"type": "array", "items": {"$ref": "#/components/schemas/Delivery"}}, "next_cursor": {"type": ["string", "null"]}}}),
+                        "400": _problem("Bad query"),
+                        "404": _problem("Not found"),
+                        **AUTH_ERRORS,
+                    },
+                },
+            },
+            "/api/deliveries/{delivery_id}/retry": {
+                "parameters": [_path_id("delivery_id")],
+                "post": {
+                    "operationId": "retryDelivery",
+                    "security": BEARER,
+                    "responses": {"202": _json("One more attempt is queued, with the same webhook-id", {"$ref": "#/components/schemas/DeliveryAccepted"}), "400": _problem("Bad query"), "404": _problem("Not found"), "409": _problem("The delivery is being attempted right now"), **AUTH_ERRORS},
                 },
             },
             **web_pages(),

@@ -23,7 +23,8 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
 from hub.errors import BadRequest, PluginError
-from hub.queue import outbox
+from hub.queue import deliveries, outbox
+from hub.queue.deliveries import INTEGRATION_VIEW_COLUMNS
 from hub.storage.driver import DriverConnection
 from hub.storage.models import Integration, db, new_id, utcnow
 from hub.types import NormalizedEvent
@@ -246,14 +247,18 @@ def stage_events(connector: str, recipients: Sequence[Recipient], events: Iterab
             if event.request_sync:
                 to_sync.add(recipient)
         if event.integration_status in EVENT_SETTABLE_STATUSES:
-            db.session.execute(
+            changed = db.session.execute(
                 sa.update(Integration)
                 .where(
                     sa.or_(*[sa.and_(Integration.tenant_id == r.tenant_id, Integration.id == r.integration_id) for r in recipients]),
                     Integration.deleted_at.is_(None),
+                    Integration.status != event.integration_status,
                 )
                 .values(status=event.integration_status, updated_at=now)
-            )
+                .returning(*INTEGRATION_VIEW_COLUMNS)
+            ).all()
+            for integration in changed:
+                dispatches.extend(deliveries.announce_integration(f"hub.integration.{event.integration_status}", integration))
     sync_rows = [
         outbox.job_values(queue="sync", kind="sync", tenant_id=r.tenant_id, integration_id=r.integration_id, now=now)
         for r in sorted(to_sync, key=lambda r: r.integration_id)

@@ -35,6 +35,8 @@ from hub.provider.oauth_client import (
     require_client,
 )
 from hub.provider.session import provider_session
+from hub.queue.deliveries import announce_integration_change
+from hub.queue.queues import enqueue
 from hub.runtime import current_hub
 from hub.storage.leases import LeaseNotAcquired
 from hub.storage.models import Integration
@@ -197,6 +199,7 @@ def complete_authorization(connector_id: str, params: Mapping[str, str], *, brow
     except (LeaseNotAcquired, Conflict):
         return failed("temporarily_unavailable")
     log.info("connected integration %s (%s) for tenant %s", integration.id, connector_id, pending.tenant_id)
+    enqueue(announce_integration_change("hub.integration.connected", pending.tenant_id, integration.id))
     return with_query(target, status="success", integration_id=integration.id, connector=connector_id)
 
 

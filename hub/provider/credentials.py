@@ -30,6 +30,8 @@ from hub.errors import Conflict, ReauthorizationRequired, TokenRefreshFailed
 from hub.metrics import TOKEN_REFRESHES
 from hub.provider.oauth_client import client_config, credentials_from_token, refresh_access_token
 from hub.provider.sweeps import IntegrationRef, active_integrations, connectors_with, sweep
+from hub.queue.deliveries import announce_integration
+from hub.queue.queues import enqueue
 from hub.runtime import current_hub
 from hub.storage.leases import LeaseNotAcquired
 from hub.storage.models import Integration, db, utcnow
@@ -184,7 +186,10 @@ def _store(
 
 def _mark_needs_reauth(tenant_id: str, integration_id: str, reason: str) -> None:
     log.warning("integration %s needs to be connected again: %s", integration_id, reason)
-    update_integration_status(tenant_id, integration_id, "needs_reauth")
+    integration = update_integration_status(tenant_id, integration_id, "needs_reauth", commit=False)
+    dispatches = announce_integration("hub.integration.needs_reauth", integration)
+    db.session.commit()
+    enqueue(dispatches)
 
 
 def _expires_within(expires_at: datetime | None, margin: timedelta) -> bool:

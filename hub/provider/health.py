@@ -16,6 +16,8 @@ import sqlalchemy as sa
 from hub.metrics import HEALTH_CHECKS
 from hub.provider.calls import provider_call
 from hub.provider.sweeps import IntegrationRef, active_integrations, connectors_with, sweep
+from hub.queue.deliveries import announce_integration
+from hub.queue.queues import enqueue
 from hub.runtime import current_hub
 from hub.storage.models import Integration, db, utcnow
 from hub.tenancy.integrations import get_integration_by_id, update_integration_status
@@ -49,7 +51,10 @@ def check_integration_health(tenant_id: str, integration_id: str) -> str:
     db.session.commit()
     if status == "needs_reauth":
         if get_integration_by_id(tenant_id, integration_id).status == "active":
-            update_integration_status(tenant_id, integration_id, "needs_reauth")
+            integration = update_integration_status(tenant_id, integration_id, "needs_reauth", commit=False)
+            dispatches = announce_integration("hub.integration.needs_reauth", integration)
+            db.session.commit()
+            enqueue(dispatches)
         db.session.commit()
     HEALTH_CHECKS.labels(connector=connector, outcome=status).inc()
     return status

@@ -10,6 +10,8 @@ from __future__ import annotations
 import logging
 
 from hub.provider.calls import provider_call
+from hub.queue.deliveries import announce_integration
+from hub.queue.queues import enqueue
 from hub.runtime import current_hub
 from hub.storage.models import Integration, db
 from hub.tenancy.integrations import delete_integration, get_integration_by_id
@@ -23,7 +25,11 @@ def disconnect_integration(tenant_id: str, integration_id: str) -> Integration:
     connector = integration.connector
     if connector in plugins.connectors and plugins.has_hook(connector, "revoke"):
         _revoke(tenant_id, integration_id, connector)
-    return delete_integration(tenant_id, integration_id)
+    deleted = delete_integration(tenant_id, integration_id, commit=False)
+    dispatches = announce_integration("hub.integration.deleted", deleted)
+    db.session.commit()
+    enqueue(dispatches)
+    return deleted
 
 
 def _revoke(tenant_id: str, integration_id: str, connector: str) -> None:

@@ -23,7 +23,7 @@ from __future__ import annotations
 import random
 import secrets
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -35,7 +35,9 @@ from hub.logs import describe_error
 from hub.runtime import current_hub
 from hub.storage.models import Integration, Job, WebhookEvent, db, new_id, utcnow
 
-QUEUES = ("webhooks", "sync", "automation")
+# The queues of jobs; the fourth Huey queue, `deliveries`, carries delivery rows (hub.queue.deliveries).
+JOB_QUEUES = ("webhooks", "sync", "automation")
+QUEUES = (*JOB_QUEUES, "deliveries")
 # Core tables: the outbox is written with plain statements, not through the ORM's unit of work.
 JOBS = Job.__table__
 J = JOBS.c
@@ -108,8 +110,8 @@ def job_values(
     by then, and the relay takes over if it did not (a crash between commit
     and enqueue).
     """
-    if queue not in QUEUES:
-        raise ValueError(f"unknown queue {queue}")
+    if queue not in JOB_QUEUES:
+        raise ValueError(f"unknown job queue {queue}")
     now = now or utcnow()
     run_at = run_at or now
     return {
@@ -322,11 +324,15 @@ def backoff_seconds(attempt: int) -> float:
     return delay / 2 + random.uniform(0, delay / 2)
 
 
-def fail(claimed: Claim, error: BaseException, *, retryable: bool = True) -> Dispatch | None:
+def fail(
+    claimed: Claim, error: BaseException, *, retryable: bool = True, on_dead: Callable[[], object] | None = None
+) -> Dispatch | None:
     """Record a failed attempt: retry later, or dead after the last attempt.
 
     Returns the retry to enqueue (with its delay), or None when the job is
-    dead or the lease was lost.
+    dead or the lease was lost. `on_dead` runs in the transaction that makes
+    the job dead, so what it writes (the announcement of a dead event) is
+    committed with the death or not at all.
     """
     now = utcnow()
     message = describe_error(error)
@@ -346,6 +352,8 @@ def fail(claimed: Claim, error: BaseException, *, retryable: bool = True) -> Dis
     # An event job's failure is its event's; any job of the event that dies (its automation) makes the event dead.
     if claimed.event_id and (claimed.kind == "event" or values["status"] == DEAD):
         _mirror_events([claimed.event_id], values["status"], last_error=message)
+    if values["status"] == DEAD and on_dead is not None:
+        on_dead()
     db.session.commit()
     if run_at is None:
         return None
@@ -383,10 +391,12 @@ def lease_kept(owner: str) -> Iterator[None]:
         thread.join()
 
 
-def relay_jobs(limit: int = RELAY_BATCH) -> list[Dispatch]:
+def relay_jobs(limit: int = RELAY_BATCH, on_dead: Callable[[list[tuple[str, str]]], list[Dispatch]] | None = None) -> list[Dispatch]:
     """Find jobs whose enqueue was lost or whose consumer died; returns them to enqueue.
 
-    A job that died on its last attempt becomes dead. Each update repeats
+    A job that died on its last attempt becomes dead; `on_dead` gets the
+    (event id, job id) of each such job that had an event, in the same
+    transaction, and returns what it staged to enqueue. Each update repeats
     its condition, so a consumer claiming the same row at the same moment
     wins or loses cleanly. Paused jobs of an integration that is no longer
     disabled are handed out again too.
@@ -405,9 +415,11 @@ def relay_jobs(limit: int = RELAY_BATCH) -> list[Dispatch]:
         sa.update(JOBS)
         .where(exhausted, J.id.in_(sa.select(J.id).where(exhausted).limit(limit)))
         .values(status=DEAD, lease_owner=None, lease_expires_at=None, last_error=lost, updated_at=now)
-        .returning(J.event_id)
-    ).scalars()
-    _mirror_events([event_id for event_id in dead if event_id], DEAD, last_error=lost)
+        .returning(J.event_id, J.id)
+    ).all()
+    dead_events = [(row.event_id, row.id) for row in dead if row.event_id]
+    _mirror_events([event_id for event_id, _ in dead_events], DEAD, last_error=lost)
+    announced = on_dead(dead_events) if on_dead is not None and dead_events else []
     revived = sa.or_(lost_dispatch, sa.and_(lost_consumer, J.attempts < J.max_attempts))
     rows = db.session.execute(
         sa.update(JOBS)
@@ -417,7 +429,7 @@ def relay_jobs(limit: int = RELAY_BATCH) -> list[Dispatch]:
     ).all()
     resumed = _unpark_resumed(now, redispatch, limit)
     db.session.commit()
-    return [Dispatch(row.id, row.queue) for row in rows] + resumed
+    return [Dispatch(row.id, row.queue) for row in rows] + resumed + announced
 
 
 def mark_enqueue_lost(job_ids: list[str]) -> None:

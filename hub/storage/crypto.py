@@ -170,6 +170,11 @@ def integration_context(tenant_id: str, integration_id: str, field: str) -> str:
     return f"integration|{tenant_id}|{integration_id}|{field}"
 
 
+def destination_context(tenant_id: str, destination_id: str) -> str:
+    """Associated data for a destination's signing secrets (the current and, during a rotation, the previous)."""
+    return f"destination|{tenant_id}|{destination_id}|signing_secret"
+
+
 def connector_app_context(connector: str) -> str:
     """Associated data for a connector app's webhook secret."""
     return f"connector-app|{connector}|webhook_secret"

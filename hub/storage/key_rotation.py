@@ -23,10 +23,10 @@ import sqlalchemy as sa
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from hub.errors import DecryptionFailed
-from hub.storage.crypto import OAUTH_STATE_CONTEXT, connector_app_context, integration_context
+from hub.storage.crypto import OAUTH_STATE_CONTEXT, connector_app_context, destination_context, integration_context
 from hub.storage.envelope import Envelope, b64encode_blob, key_id_of
 from hub.storage.key_check import retire_unused_keys
-from hub.storage.models import ConnectorApp, DataKey, Integration, OAuthState, Tenant, db
+from hub.storage.models import ConnectorApp, DataKey, Destination, Integration, OAuthState, Tenant, db
 
 
 @dataclass
@@ -81,6 +81,7 @@ def rotate_data_keys(envelope: Envelope, batch_size: int = 500) -> ResealReport:
             _reseal_hub_values(envelope, key_id, aead, report)
         else:
             _reseal_integrations(envelope, owner, key_id, aead, batch_size, report)
+            _reseal_destinations(envelope, owner, key_id, aead, report)
     if not report.skipped_concurrent and not report.unreadable:
         retire_unused_keys()
     return report
@@ -88,9 +89,10 @@ def rotate_data_keys(envelope: Envelope, batch_size: int = 500) -> ResealReport:
 
 def _owners() -> Iterator[str | None]:
     yield None
+    owners = sa.union(sa.select(Integration.tenant_id.label("tenant_id")), sa.select(Destination.tenant_id.label("tenant_id"))).subquery()
     tenants = db.session.execute(
-        sa.select(Integration.tenant_id).distinct().join(Tenant, Tenant.id == Integration.tenant_id)
-        .where(Tenant.deleted_at.is_(None)).order_by(Integration.tenant_id)
+        sa.select(owners.c.tenant_id).join(Tenant, Tenant.id == owners.c.tenant_id)
+        .where(Tenant.deleted_at.is_(None)).order_by(owners.c.tenant_id)
     ).scalars().all()
     yield from tenants
 
@@ -119,6 +121,8 @@ def _has_values_elsewhere(owner: str | None, key_id: str) -> bool:
     if owner is not None:
         return db.session.execute(
             sa.select(Integration.id).where(Integration.tenant_id == owner, Integration.key_id != key_id).limit(1)
+        ).first() is not None or db.session.execute(
+            sa.select(Destination.id).where(Destination.tenant_id == owner, Destination.key_id != key_id).limit(1)
         ).first() is not None
     if db.session.execute(sa.select(ConnectorApp.connector).where(ConnectorApp.key_id != key_id).limit(1)).first():
         return True
@@ -163,6 +167,36 @@ def _reseal_integrations(envelope: Envelope, tenant_id: str, key_id: str, aead: 
         db.session.commit()
         if not progressed:
             break
+
+
+def _reseal_destinations(envelope: Envelope, tenant_id: str, key_id: str, aead: AESGCM, report: ResealReport) -> None:
+    """The tenant's destination signing secrets (the current one and, during a rotation, the previous) under `key_id`."""
+    rows = db.session.execute(
+        sa.select(Destination.id, Destination.secret_ciphertext, Destination.previous_secret_ciphertext)
+        .where(Destination.tenant_id == tenant_id, Destination.key_id != key_id)
+    ).all()
+    for row in rows:
+        context = destination_context(tenant_id, row.id)
+        try:
+            secret = envelope.open(tenant_id, context, row.secret_ciphertext)
+            previous = envelope.open(tenant_id, context, row.previous_secret_ciphertext) if row.previous_secret_ciphertext else None
+        except DecryptionFailed:
+            report.unreadable += 1
+            continue
+        result = db.session.execute(
+            sa.update(Destination).where(Destination.id == row.id, Destination.secret_ciphertext == row.secret_ciphertext)
+            .values(
+                secret_ciphertext=envelope.seal_with(key_id, aead, tenant_id, context, secret),
+                previous_secret_ciphertext=envelope.seal_with(key_id, aead, tenant_id, context, previous) if previous is not None else None,
+                key_id=key_id,
+            )
+            .execution_options(synchronize_session=False)
+        )
+        if result.rowcount == 1:
+            report.resealed += 1
+        else:
+            report.skipped_concurrent += 1
+    db.session.commit()
 
 
 def _reseal_hub_values(envelope: Envelope, key_id: str, aead: AESGCM, report: ResealReport) -> None:

@@ -306,3 +306,92 @@ class Job(db.Model):
     last_error: Mapped[str | None] = mapped_column(sa.Text, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+
+
+class Destination(db.Model):
+    """A tenant's own HTTP endpoint that receives the events its filter matches, signed (Standard Webhooks).
+
+    The signing secret is sealed like a credential (see hub.tenancy.destinations);
+    during a rotation the previous secret signs too, until
+    `previous_secret_expires_at`. `consecutive_failures` and
+    `circuit_open_until` are the per-destination circuit breaker;
+    `failing_since` marks the start of an unbroken run of failures, which
+    disables the destination once it is long enough.
+    """
+
+    __tablename__ = "destinations"
+    __table_args__ = (sa.Index("ix_destinations_tenant_created", "tenant_id", "created_at"),)
+
+    id: Mapped[str] = mapped_column(sa.String(36), primary_key=True, default=new_id)
+    tenant_id: Mapped[str] = mapped_column(sa.ForeignKey("tenants.id", ondelete="CASCADE"))
+    url: Mapped[str] = mapped_column(sa.String(2048))
+    description: Mapped[str | None] = mapped_column(sa.String(500), nullable=True)
+    filter: Mapped[dict] = mapped_column(sa.JSON)
+    status: Mapped[str] = mapped_column(sa.String(16), default="enabled")
+    disabled_reason: Mapped[str | None] = mapped_column(sa.String(200), nullable=True)
+    secret_ciphertext: Mapped[str] = mapped_column(sa.Text)
+    previous_secret_ciphertext: Mapped[str | None] = mapped_column(sa.Text, nullable=True)
+    previous_secret_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    key_id: Mapped[str] = mapped_column(sa.String(32))
+    consecutive_failures: Mapped[int] = mapped_column(sa.Integer, default=0)
+    circuit_open_until: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    failing_since: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+
+
+class Delivery(db.Model):
+    """One event on its way to one destination: the outbox row of the `deliveries` queue.
+
+    `id` is the `webhook-id` every attempt carries (the receiver's
+    idempotency key). `source_key` names what the delivery announces (the
+    event id, or a fresh id for a lifecycle event or a ping), unique per
+    destination, so a fan-out that runs twice makes one delivery;
+    `source_job_id` is the job that fanned it out, so an event replay (a new
+    job) sends the same delivery again with the same id. `body` is the exact
+    JSON sent on every attempt.
+
+    status: pending (waiting for its attempt at `next_attempt_at`, or in one
+    while `lease_owner` holds it), succeeded, failed (the last attempt
+    failed). As for jobs, `lease_expires_at` is, while nobody holds the row,
+    the moment the relay may assume its enqueue was lost, and while a
+    consumer holds it, the moment the relay may assume that consumer died.
+    """
+
+    __tablename__ = "deliveries"
+    __table_args__ = (
+        sa.UniqueConstraint("destination_id", "source_key", name="uq_deliveries_source"),
+        sa.Index("ix_deliveries_destination_created", "destination_id", "created_at", "id"),
+        # What the relay and the per-destination concurrency check look at; finished deliveries stay out of it.
+        sa.Index(
+            "ix_deliveries_pending", "next_attempt_at",
+            postgresql_where=sa.text("status = 'pending'"), sqlite_where=sa.text("status = 'pending'"),
+        ),
+        # The attempts in flight to a destination, counted by every claim: a handful of rows however long the backlog.
+        sa.Index(
+            "ix_deliveries_in_flight", "destination_id",
+            postgresql_where=sa.text("status = 'pending' AND lease_owner IS NOT NULL"),
+            sqlite_where=sa.text("status = 'pending' AND lease_owner IS NOT NULL"),
+        ),
+    )
+
+    id: Mapped[str] = mapped_column(sa.String(36), primary_key=True, default=new_id)
+    tenant_id: Mapped[str] = mapped_column(sa.String(36), index=True)
+    destination_id: Mapped[str] = mapped_column(sa.ForeignKey("destinations.id", ondelete="CASCADE"))
+    event_id: Mapped[str | None] = mapped_column(sa.String(36), nullable=True)
+    type: Mapped[str] = mapped_column(sa.String(255))
+    source_key: Mapped[str] = mapped_column(sa.String(80))
+    source_job_id: Mapped[str | None] = mapped_column(sa.String(36), nullable=True)
+    body: Mapped[str] = mapped_column(sa.Text)
+    status: Mapped[str] = mapped_column(sa.String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(sa.Integer, default=0)
+    max_attempts: Mapped[int] = mapped_column(sa.Integer, default=8)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    lease_owner: Mapped[str | None] = mapped_column(sa.String(32), nullable=True)
+    lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    last_status_code: Mapped[int | None] = mapped_column(sa.Integer, nullable=True)
+    last_error: Mapped[str | None] = mapped_column(sa.Text, nullable=True)
+    last_response_body: Mapped[str | None] = mapped_column(sa.Text, nullable=True)
+    last_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)

@@ -214,21 +214,31 @@ def list_integrations(
     return page(query, Integration.created_at, Integration.id, cursor=cursor, limit=limit, newest_first=False)
 
 
-def delete_integration(tenant_id: str, integration_id: str) -> Integration:
-    """Soft delete: the row stays (events keep their integration) and webhooks to it get 410."""
+def delete_integration(tenant_id: str, integration_id: str, *, commit: bool = True) -> Integration:
+    """Soft delete: the row stays (events keep their integration) and webhooks to it get 410.
+
+    Without `commit` the change waits in the session for the caller's
+    commit, so what the caller writes with it (the announcement of the
+    deletion) is committed together.
+    """
     integration = get_integration_by_id(tenant_id, integration_id)
     integration.deleted_at = utcnow()
     integration.status = "revoked"
-    db.session.commit()
+    integration.updated_at = utcnow()
+    if commit:
+        db.session.commit()
     return integration
 
 
-def update_integration_status(tenant_id: str, integration_id: str, status: str) -> Integration:
+def update_integration_status(tenant_id: str, integration_id: str, status: str, *, commit: bool = True) -> Integration:
+    """Set the status; without `commit`, as for `delete_integration`, the caller commits."""
     if status not in STATUSES:
         raise BadRequest(f"Unknown status; expected one of {', '.join(STATUSES)}.")
     integration = get_integration_by_id(tenant_id, integration_id)
     integration.status = status
-    db.session.commit()
+    integration.updated_at = utcnow()
+    if commit:
+        db.session.commit()
     return integration
 
 

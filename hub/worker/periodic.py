@@ -18,14 +18,17 @@ from hub.logs import describe_error
 from hub.queue import outbox
 from hub.queue.queues import enqueue
 from hub.runtime import current_hub
-from hub.storage.models import db
+from hub.storage.models import db, utcnow
 
 log = logging.getLogger(__name__)
 
 
 def relay() -> int:
-    """Re-enqueue jobs whose enqueue was lost or whose consumer died."""
-    return enqueue(outbox.relay_jobs())
+    """Re-enqueue jobs and deliveries whose enqueue was lost or whose consumer died."""
+    from hub.queue.deliveries import relay_deliveries
+    from hub.worker.processing import dead_event_deliveries
+
+    return enqueue(outbox.relay_jobs(on_dead=dead_event_deliveries)) + enqueue(relay_deliveries())
 
 
 def schedule_syncs() -> int:
@@ -62,6 +65,18 @@ def prune_jobs() -> int:
     return outbox.prune_finished_jobs(timedelta(days=current_hub().settings["HUB_JOB_RETENTION_DAYS"]))
 
 
+def prune_deliveries() -> int:
+    """Succeeded deliveries go with done jobs (HUB_JOB_RETENTION_DAYS), failed ones with dead events (HUB_DEAD_EVENT_RETENTION_DAYS)."""
+    from hub.queue.deliveries import prune_deliveries as prune
+
+    settings = current_hub().settings
+    now = utcnow()
+    return prune(
+        succeeded_before=now - timedelta(days=settings["HUB_JOB_RETENTION_DAYS"]),
+        failed_before=now - timedelta(days=settings["HUB_DEAD_EVENT_RETENTION_DAYS"]),
+    )
+
+
 def prune_events() -> dict[str, int]:
     from hub.events.retention import prune_events as prune
 
@@ -80,6 +95,7 @@ def periodic_schedule() -> list[tuple[str, float, Callable[[], Any]]]:
         ("verify-accounts", 600, verify_accounts),
         ("prune-jobs", 24 * 3600, prune_jobs),
         ("prune-events", 3600, prune_events),
+        ("prune-deliveries", 3600, prune_deliveries),
     ]
 
 

@@ -29,10 +29,14 @@ from hub.logs import bind, describe_error, unbind
 from hub.metrics import JOBS
 from hub.provider.sync import run_sync
 from hub.queue import outbox
+from hub.queue.deliveries import DELIVERY_QUEUE
 from hub.queue.queues import current_queues, enqueue
 from hub.queue.recent import RecentIds
 from hub.storage.models import db
-from hub.worker.processing import automate, automation_jobs, load_cloud_events, process_event
+from hub.worker.delivering import deliver
+from hub.worker.processing import (
+    automate, automation_jobs, dead_event_deliveries, event_deliveries, load_cloud_events, process_event,
+)
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +57,8 @@ def run_job(job_id: str, queue: str) -> str:
     """Answer one doorbell; returns the outcome (for metrics and tests)."""
     if queue in BATCHED_QUEUES:
         return run_batch(job_id, queue)
+    if queue == DELIVERY_QUEUE:
+        return deliver(job_id)
     return run_sync_job(job_id)
 
 
@@ -87,9 +93,16 @@ def _record_failure(claimed: outbox.Claim, error: BaseException) -> str:
             "job %s (%s) attempt %d/%d failed: %s",
             claimed.job_id, claimed.kind, claimed.attempts, claimed.max_attempts, describe_error(error),
         )
-        retry = outbox.fail(claimed, error, retryable=retryable)
+        announced: list[outbox.Dispatch] = []
+
+        def announce_dead() -> None:
+            if claimed.event_id:
+                announced.extend(dead_event_deliveries([(claimed.event_id, claimed.job_id)]))
+
+        retry = outbox.fail(claimed, error, retryable=retryable, on_dead=announce_dead)
     finally:
         unbind(context)
+    enqueue(announced)
     if retry is not None:
         enqueue([retry])
         return "retry"
@@ -117,7 +130,7 @@ def run_batch(job_id: str, queue: str) -> str:
                 unbind(context)
         try:
             finished = outbox.finish_many(succeeded)
-            dispatches = automation_jobs(finished)
+            dispatches = automation_jobs(finished) + event_deliveries(finished, events)
             db.session.commit()
         except Exception:
             db.session.rollback()

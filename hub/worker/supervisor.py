@@ -77,9 +77,20 @@ def stop_with_supervisor() -> bool:
     return True
 
 
+# A delivery attempt mostly waits on a receiver, so the deliveries queue runs this many threads per worker;
+# with each destination's attempts in flight capped (HUB_DELIVERY_CONCURRENCY_PER_DESTINATION), a hanging
+# receiver holds a few of them and the rest keep delivering to everyone else.
+DELIVERY_THREADS_PER_WORKER = 4
+
+
+def consumer_threads(queue: str, workers: int) -> int:
+    return workers * DELIVERY_THREADS_PER_WORKER if queue == "deliveries" else workers
+
+
 def run_consumer(queue: str, *, workers: int, periodic: bool) -> None:
     if not stop_with_supervisor():
         return
+    workers = consumer_threads(queue, workers)
     huey = current_queues().hueys[queue]
     log.info("consuming queue %s with %d worker threads", queue, workers)
     consumer = Consumer(huey, workers=workers, periodic=periodic, worker_type="thread", check_worker_health=True)
