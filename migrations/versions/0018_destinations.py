@@ -4,13 +4,13 @@ A destination is a tenant's endpoint with a sealed Standard Webhooks
 signing secret; a delivery is one event on its way to one destination, and
 the outbox row of the `deliveries` queue (see hub.storage.models).
 
-Revision ID: 0015_destinations
+Revision ID: 0018_destinations
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0015_destinations"
+revision = "0018_destinations"
 down_revision = "0017_console_sessions"
 branch_labels = None
 depends_on = None
