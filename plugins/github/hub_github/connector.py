@@ -10,6 +10,9 @@ https://api.github.com; GitHub Enterprise Server: `https://HOST/api/v3`),
 A repository webhook is set up by the tenant: its URL is the integration's
 `webhook_url`, content type JSON, and its secret the integration's
 `webhook_secret` credential (`PATCH /api/integrations/<id>`).
+
+The proxy (`/api/integrations/<id>/proxy/<path>`) calls the REST API as the
+connected user, under `GITHUB_API_BASE_URL`.
 """
 
 from __future__ import annotations
@@ -22,7 +25,17 @@ import requests
 
 from hub import hookimpl
 from hub.kit import HmacScheme, decode_cursor, encode_cursor, int_setting, list_setting, next_page_url, rate_limit_delay, url_setting
-from hub.types import AccountInfo, ConnectorInfo, HealthResult, NormalizedEvent, OAuthConfig, SyncResult, WebhookRequest, WebhookResponse
+from hub.types import (
+    AccountInfo,
+    ConnectorInfo,
+    HealthResult,
+    NormalizedEvent,
+    OAuthConfig,
+    ProxyConfig,
+    SyncResult,
+    WebhookRequest,
+    WebhookResponse,
+)
 from hub_github.events import normalize_delivery
 
 SIGNATURE = HmacScheme(prefix="sha256=")
@@ -38,8 +51,12 @@ class GitHubApiError(Exception):
         super().__init__(f"GitHub API answered HTTP {status}")
 
 
+def api_base_url(settings: Mapping[str, str]) -> str:
+    return url_setting(settings, "GITHUB_API_BASE_URL", default="https://api.github.com")
+
+
 def api_url(settings: Mapping[str, str], path: str) -> str:
-    return url_setting(settings, "GITHUB_API_BASE_URL", default="https://api.github.com") + path
+    return api_base_url(settings) + path
 
 
 @hookimpl
@@ -157,3 +174,16 @@ def revoke(session: requests.Session, credentials: Mapping[str, Any], settings: 
     )
     if not response.ok and response.status_code != 404:
         raise GitHubApiError(response.status_code)
+
+
+@hookimpl
+def proxy_config(credentials: Mapping[str, Any], settings: Mapping[str, str]) -> ProxyConfig | None:
+    """The REST API with the user's token; None for a webhook-only integration, which holds no token.
+
+    GitHub ignores `Idempotency-Key`, so a POST is retried only when GitHub
+    certainly did not act. Callers choose their own `Accept` and API version.
+    """
+    token = credentials.get("access_token")
+    if not token:
+        return None
+    return ProxyConfig(base_url=api_base_url(settings), headers={"Authorization": f"Bearer {token}"})

@@ -189,3 +189,26 @@ def test_the_ping_of_a_new_webhook_is_answered(hub_app, tenant):
     body = b'{"zen": "Design for failure.", "hook_id": 1}'
     pinged = client.post(path, data=body, headers={"X-GitHub-Event": "ping", "X-GitHub-Delivery": "g-1", "X-Hub-Signature-256": SIGNATURE.sign("s3cret", body)})
     assert pinged.status_code == 200 and pinged.json == {"status": "pong"}
+
+
+def test_the_rest_api_is_proxied_with_the_users_token(host, github):
+    config = host.proxy_config("github", credentials=TOKEN)
+
+    assert config.base_url == github.base_url
+    assert config.headers == {"Authorization": "Bearer gho_test_token"}
+    assert config.honours_idempotency_key is False
+    assert host.proxy_config("github", credentials={"webhook_secret": "s3cret"}) is None, "a webhook-only integration has no API to call"
+
+
+def test_a_call_through_the_proxy_reaches_github_as_the_connected_user(hub_app, tenant, github):
+    client = hub_app.test_client()
+    landed = connect_with_oauth(hub_app, tenant, "github")
+
+    answer = client.get(f"/api/integrations/{landed['integration_id']}/proxy/user",
+                        headers={**tenant.headers, "Accept": "application/vnd.github+json"})
+
+    assert answer.status_code == 200, answer.get_data(as_text=True)
+    assert answer.json == USER
+    [call] = github.requests_to("/user")[-1:]
+    assert call.token in github.oauth.tokens, "the token GitHub issued at connect time, never the caller's hub key"
+    assert tenant.api_key not in str(call.headers)
