@@ -49,7 +49,7 @@ def start(connector: str) -> Response:
     nonce = browser.new_nonce()
     url, state = flow.authorization_url(
         connector, tenant_id=tenant_id, end_user_id=end_user_id, return_to=request.args.get("return_to"),
-        browser_nonce_hash=browser.hash_nonce(nonce),
+        browser_nonce_hash=browser.hash_nonce(nonce), connect_token_digest=session.token_digest if session else None,
     )
     response = _no_store(redirect(url, 302))
     browser.remember(request, response, state, nonce)

@@ -24,6 +24,7 @@ import requests
 from authlib.integrations.base_client.errors import OAuthError
 
 from hub.errors import BadRequest, Conflict, HubError, IntegrationQuotaExceeded, KeyProviderUnavailable
+from hub.oauth.connect_sessions import spend_connect_token
 from hub.oauth.state import InvalidState, PendingAuthorization, consume_state, issue_state
 from hub.plugins import checked_account
 from hub.provider.oauth_client import (
@@ -123,7 +124,8 @@ def _is_connect_result_page(return_to: str) -> bool:
 
 
 def authorization_url(
-    connector_id: str, *, tenant_id: str, end_user_id: str | None, return_to: str | None, browser_nonce_hash: str
+    connector_id: str, *, tenant_id: str, end_user_id: str | None, return_to: str | None, browser_nonce_hash: str,
+    connect_token_digest: str | None = None,
 ) -> tuple[str, str]:
     """Record a pending authorization server-side; returns the provider URL to send the user to, and the state."""
     config = provider_oauth_config(connector_id)
@@ -133,7 +135,7 @@ def authorization_url(
     verifier = secrets.token_urlsafe(48) if config.pkce else None
     state = issue_state(
         tenant_id=tenant_id, end_user_id=end_user_id, connector=connector_id, code_verifier=verifier,
-        return_to=return_to, browser_nonce_hash=browser_nonce_hash,
+        return_to=return_to, browser_nonce_hash=browser_nonce_hash, connect_token_digest=connect_token_digest,
     )
     extra = {k: v for k, v in config.extra_authorize_params.items() if k not in RESERVED_AUTHORIZE_PARAMS}
     with oauth_session(config, redirect_uri) as session:
@@ -199,6 +201,7 @@ def complete_authorization(connector_id: str, params: Mapping[str, str], *, brow
     except (LeaseNotAcquired, Conflict):
         return failed("temporarily_unavailable")
     log.info("connected integration %s (%s) for tenant %s", integration.id, connector_id, pending.tenant_id)
+    spend_connect_token(pending.connect_token_digest)
     enqueue(announce_integration_change("hub.integration.connected", pending.tenant_id, integration.id))
     return with_query(target, status="success", integration_id=integration.id, connector=connector_id)
 

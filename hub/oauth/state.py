@@ -45,6 +45,7 @@ class PendingAuthorization:
     return_to: str | None
     expires_at: float
     browser_nonce_hash: str | None = None
+    connect_token_digest: str | None = None
 
 
 def hash_state(state: str) -> str:
@@ -59,6 +60,7 @@ def issue_state(
     code_verifier: str | None,
     return_to: str | None,
     browser_nonce_hash: str,
+    connect_token_digest: str | None = None,
 ) -> str:
     """Store a pending authorization and return the state to send to the provider."""
     ttl = int(current_hub().settings["HUB_OAUTH_STATE_TTL_SECONDS"])
@@ -66,7 +68,8 @@ def issue_state(
     state = secrets.token_urlsafe(32)
     state_hash = hash_state(state)
     pending = PendingAuthorization(
-        tenant_id, end_user_id, connector, code_verifier, return_to, expires_at.timestamp(), browser_nonce_hash
+        tenant_id, end_user_id, connector, code_verifier, return_to, expires_at.timestamp(), browser_nonce_hash,
+        connect_token_digest,
     )
     # The hash inside the sealed payload pins it to its key: a payload moved to another key does not open as valid.
     sealed = current_hub().envelope.seal_json(None, OAUTH_STATE_CONTEXT, {**asdict(pending), "state_hash": state_hash})

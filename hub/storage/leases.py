@@ -50,6 +50,14 @@ class Leases(ABC):
     def release(self, name: str, token: str) -> None:
         """Give the lease back, if `token` still holds it."""
 
+    @abstractmethod
+    def is_held(self, name: str) -> bool:
+        """Whether anyone holds the lease `name` now (a lease taken and never released marks a fact until it expires)."""
+
+    def prune_expired(self) -> int:
+        """Forget leases past their expiry; returns how many (stores that expire keys themselves have none)."""
+        return 0
+
     @contextmanager
     def hold(self, name: str, ttl_seconds: float, wait_seconds: float = 0.0, poll_seconds: float = 0.05) -> Iterator[str]:
         """Hold the lease for the block; waits up to `wait_seconds`, then raises LeaseNotAcquired."""
@@ -103,6 +111,9 @@ class RedisLeases(Leases):
     def release(self, name: str, token: str) -> None:
         self.client.eval(_RELEASE_SCRIPT, 1, self._key(name), token)
 
+    def is_held(self, name: str) -> bool:
+        return bool(self.client.exists(self._key(name)))
+
 
 class DatabaseLeases(Leases):
     """Leases as rows of the `locks` table, each written in a transaction of its own."""
@@ -127,3 +138,15 @@ class DatabaseLeases(Leases):
     def release(self, name: str, token: str) -> None:
         with db.engine.begin() as connection:
             connection.execute(sa.delete(Lock).where(Lock.name == name, Lock.owner == token))
+
+    def is_held(self, name: str) -> bool:
+        # On the session: SQLite begins every transaction IMMEDIATE, so a connection of its
+        # own would wait behind the caller's open transaction.
+        return db.session.execute(
+            sa.select(Lock.name).where(Lock.name == name, Lock.expires_at >= utcnow())
+        ).first() is not None
+
+    def prune_expired(self) -> int:
+        pruned = db.session.execute(sa.delete(Lock).where(Lock.expires_at < utcnow())).rowcount or 0
+        db.session.commit()
+        return pruned

@@ -10,7 +10,8 @@ token. Either way the end user lands on `/connect/result`: the OAuth
 callback sends them there (unless the host gave a `return_to` of its own),
 the form redirects there.
 
-An expired or forged token is a page saying so, never a stack trace or
+An expired, forged or used token (a token connects one account) is a page
+saying so, never a stack trace or
 JSON. The page may be framed only by HUB_CONNECT_FRAME_ANCESTORS.
 """
 
@@ -23,7 +24,7 @@ from flask import Blueprint, Response, redirect, request, url_for
 
 from hub.api.integrations import MAX_CREDENTIAL_CHARS, connect_api_key_integration
 from hub.errors import BadRequest, CredentialsRefused, Forbidden, HubError, NotFound, Unauthorized
-from hub.oauth.connect_sessions import ConnectSession, read_connect_token
+from hub.oauth.connect_sessions import ConnectSession, ConnectTokenUsed, read_connect_token, spend_connect_token
 from hub.oauth.flow import connect_result_url, validate_return_to
 from hub.runtime import current_hub
 from hub.web.icons import sanitised_icon
@@ -46,6 +47,14 @@ REFUSALS = {
 GENERIC_REFUSAL = "Something went wrong while connecting. Please try again."
 
 
+class _LinkRefused(Exception):
+    """The link's token cannot be used; carries the page that says why."""
+
+    def __init__(self, used: bool) -> None:
+        super().__init__("connect link refused")
+        self.used = used
+
+
 def _session(token: str | None) -> ConnectSession | None:
     try:
         return read_connect_token(token or "")
@@ -53,8 +62,19 @@ def _session(token: str | None) -> ConnectSession | None:
         return None
 
 
-def _expired() -> Response:
-    return render_page("connect_expired.html", status=401)
+def _live_session(token: str | None) -> ConnectSession:
+    """The link's session, or _LinkRefused saying whether it expired (or was forged) or was already used."""
+    try:
+        return read_connect_token(token or "")
+    except ConnectTokenUsed:
+        raise _LinkRefused(used=True) from None
+    except Unauthorized:
+        raise _LinkRefused(used=False) from None
+
+
+@blueprint.errorhandler(_LinkRefused)
+def _refused_link(error: _LinkRefused) -> Response:
+    return render_page("connect_expired.html", status=401, used=error.used)
 
 
 def _connectors(session: ConnectSession) -> list[dict[str, Any]]:
@@ -90,10 +110,8 @@ def _connect_page(session: ConnectSession, token: str, return_to: str | None, *,
 
 @blueprint.get("/connect")
 def connect() -> Response:
-    token = request.args.get("connect_token")
-    session = _session(token)
-    if session is None or token is None:
-        return _expired()
+    token = request.args.get("connect_token") or ""
+    session = _live_session(token)
     return_to = validate_return_to(request.args.get("return_to"))
     return _connect_page(session, token, return_to)
 
@@ -118,10 +136,8 @@ def _form_value(name: str, limit: int) -> str:
 
 @blueprint.post("/connect/<connector_id>")
 def connect_with_credentials(connector_id: str) -> Response:
-    token = request.form.get("connect_token")
-    session = _session(token)
-    if session is None or token is None:
-        return _expired()
+    token = request.form.get("connect_token") or ""
+    session = _live_session(token)
     if not csrf_matches(request.form.get("csrf_token"), CSRF_PURPOSE, token):
         raise Forbidden("This form has expired or did not come from this page. Go back, reload the page and try again.")
     return_to = validate_return_to(request.form.get("return_to"))
@@ -150,6 +166,7 @@ def connect_with_credentials(connector_id: str) -> Response:
             errors = {connector_id: error.detail}
             return _connect_page(session, token, return_to, status=error.status, errors=errors, values={"connector": connector_id, "name": name})
         raise
+    spend_connect_token(session.token_digest)
     query = {"connect_token": token, "status": "success", "connector": connector_id, "integration_id": integration.id}
     if return_to:
         query["return_to"] = return_to

@@ -77,6 +77,10 @@ def prune_deliveries() -> int:
     )
 
 
+def prune_leases() -> int:
+    return current_hub().leases.prune_expired()
+
+
 def prune_events() -> dict[str, int]:
     from hub.events.retention import prune_events as prune
 
@@ -96,6 +100,7 @@ def periodic_schedule() -> list[tuple[str, float, Callable[[], Any]]]:
         ("prune-jobs", 24 * 3600, prune_jobs),
         ("prune-events", 3600, prune_events),
         ("prune-deliveries", 3600, prune_deliveries),
+        ("prune-leases", 3600, prune_leases),
     ]
 
 
