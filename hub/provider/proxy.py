@@ -48,7 +48,7 @@ from hub.provider.credentials import fresh_credentials_of, refresh_credentials
 from hub.provider.proxy_body import ReplayableBody
 from hub.provider.proxy_request import build_target_url, outgoing_headers, parse_retry_after
 from hub.runtime import current_hub
-from hub.tenancy.integrations import get_integration_with_credentials
+from hub.tenancy.integrations import integration_in_use
 from hub.types import ProxyConfig
 
 log = logging.getLogger(__name__)
@@ -181,7 +181,7 @@ def forward(tenant_id: str, integration_id: str, call: ProxyRequest) -> ProxyAns
     method = call.method.upper()
     if method not in METHODS:
         raise BadRequest(f"The proxy does not forward {method}.")
-    integration, stored_credentials = get_integration_with_credentials(tenant_id, integration_id)
+    integration, stored_credentials = integration_in_use(tenant_id, integration_id)
     connector, status = integration.connector, integration.status
     if connector not in current_hub().plugins.connectors:
         raise BadRequest(f"The {connector} connector is not installed.")
