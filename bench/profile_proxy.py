@@ -90,11 +90,36 @@ def cpu_ms_per_request(app, template: dict, count: int) -> float:  # type: ignor
     return 1000 * (time.process_time() - started) / count
 
 
+def database_round_trips(app, template: dict) -> str:  # type: ignore[no-untyped-def]
+    """What one request asks of the database: statements, and transactions begun, committed and rolled back."""
+    import sqlalchemy as sa
+
+    from hub.storage.models import db
+
+    engine = db.engine
+    seen: dict[str, int] = {"statements": 0, "begin": 0, "commit": 0, "rollback": 0}
+    listeners = {
+        "before_cursor_execute": lambda *a, **k: seen.__setitem__("statements", seen["statements"] + 1),
+        "begin": lambda *a: seen.__setitem__("begin", seen["begin"] + 1),
+        "commit": lambda *a: seen.__setitem__("commit", seen["commit"] + 1),
+        "rollback": lambda *a: seen.__setitem__("rollback", seen["rollback"] + 1),
+    }
+    for name, listener in listeners.items():
+        sa.event.listen(engine, name, listener)
+    try:
+        call(app, template)
+    finally:
+        for name, listener in listeners.items():
+            sa.event.remove(engine, name, listener)
+    return ", ".join(f"{name} {count}" for name, count in seen.items())
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--top", type=int, default=30)
     parser.add_argument("--no-profile", action="store_true")
+    parser.add_argument("--dump", help="also write the cProfile stats to this file (pstats format)")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="hubbench-proxyprof-") as folder:
@@ -122,7 +147,10 @@ def main() -> None:
                 }
                 for label, path in paths.items():
                     template = environ_for(path, key, 80)
-                    print(f"{label:32s} {cpu_ms_per_request(app, template, args.requests):.3f} ms CPU/request", flush=True)
+                    cpu = cpu_ms_per_request(app, template, args.requests)
+                    with app.app_context():
+                        statements = database_round_trips(app, template)
+                    print(f"{label:32s} {cpu:.3f} ms CPU/request  database: {statements}", flush=True)
                 if not args.no_profile:
                     template = environ_for(paths["proxied GET /v1/charges"], key, 80)
                     profiler = cProfile.Profile(time.process_time)
@@ -130,6 +158,8 @@ def main() -> None:
                     for _ in range(args.requests):
                         call(app, template)
                     profiler.disable()
+                    if args.dump:
+                        profiler.dump_stats(args.dump)
                     out = io.StringIO()
                     pstats.Stats(profiler, stream=out).sort_stats("cumulative").print_stats(args.top)
                     print(out.getvalue())
