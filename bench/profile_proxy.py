@@ -106,12 +106,26 @@ def database_round_trips(app, template: dict) -> str:  # type: ignore[no-untyped
     }
     for name, listener in listeners.items():
         sa.event.listen(engine, name, listener)
+    # psycopg sends BEGIN, COMMIT and ROLLBACK as commands of their own (SQLAlchemy's events fire even
+    # where autocommit sends nothing): count what reaches the server.
+    from psycopg._connection_base import BaseConnection
+
+    original = BaseConnection._exec_command
+    sent: list[bytes] = []
+
+    def counted(self, command, *args, **kwargs):  # type: ignore[no-untyped-def]
+        sent.append(bytes(command) if isinstance(command, (bytes, bytearray)) else str(command).encode())
+        return original(self, command, *args, **kwargs)
+
+    BaseConnection._exec_command = counted  # type: ignore[method-assign]
     try:
         call(app, template)
     finally:
+        BaseConnection._exec_command = original  # type: ignore[method-assign]
         for name, listener in listeners.items():
             sa.event.remove(engine, name, listener)
-    return ", ".join(f"{name} {count}" for name, count in seen.items())
+    events = ", ".join(f"{name} {count}" for name, count in seen.items())
+    return f"{events}; transaction commands sent: {[command.decode(errors='replace')[:20] for command in sent]}"
 
 
 def main() -> None:

@@ -182,13 +182,14 @@ def forward(tenant_id: str, integration_id: str, call: ProxyRequest) -> ProxyAns
     if method not in METHODS:
         raise BadRequest(f"The proxy does not forward {method}.")
     integration, stored_credentials = integration_in_use(tenant_id, integration_id)
+    # Ended before anything else: a token refresh below writes in a transaction of its own.
+    end_transaction()
     connector, status = integration.connector, integration.status
     if connector not in current_hub().plugins.connectors:
         raise BadRequest(f"The {connector} connector is not installed.")
     if not current_hub().plugins.has_hook(connector, "proxy_config"):
         raise BadRequest(f"The {connector} connector has no API base URL to proxy to.")
     if status != "active":
-        end_transaction()
         raise Conflict(f"The integration is {status}; only an active integration can be used.")
     current_hub().rate_limits.limit_proxy(integration_id)
     credentials = fresh_credentials_of(integration, stored_credentials)
