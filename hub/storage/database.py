@@ -97,7 +97,10 @@ def reads_outside_a_transaction() -> None:
     busy machine. Call it before the session is used; after the next commit
     the session's connections are transactional again. SQLite is left alone:
     it has no round trips to save, and its reads begin IMMEDIATE for a reason.
+    A session already in a transaction keeps it.
     """
+    if db.session().in_transaction():
+        return  # the session already began (a request within an app context that used it): keep its transaction
     if db.session.get_bind().dialect.name == "postgresql":
         db.session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
 
