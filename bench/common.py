@@ -168,21 +168,23 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def gunicorn_command(app_spec: str, port: int) -> list[str]:
+def gunicorn_command(app_spec: str, port: int, threads: int | None = None) -> list[str]:
     return [
         str(VENV_BIN / "gunicorn"), app_spec,
         "--bind", f"127.0.0.1:{port}",
         "--workers", str(GUNICORN_WORKERS),
-        "--worker-class", "gthread", "--threads", str(GUNICORN_THREADS),
+        "--worker-class", "gthread", "--threads", str(threads or GUNICORN_THREADS),
         "--log-level", "warning",
     ]
 
 
 @contextmanager
-def gunicorn(app_spec: str, env: dict[str, str], port: int, log_path: Path, ready_path: str = "/healthz") -> Iterator[subprocess.Popen]:
-    """The server under test, with the same gunicorn settings whatever the app; its stderr goes to `log_path`."""
+def gunicorn(
+    app_spec: str, env: dict[str, str], port: int, log_path: Path, ready_path: str = "/healthz", threads: int | None = None
+) -> Iterator[subprocess.Popen]:
+    """The server under test, with the same gunicorn settings whatever the app (`threads` where a run says otherwise); its stderr goes to `log_path`."""
     log = log_path.open("wb")
-    process = subprocess.Popen(gunicorn_command(app_spec, port), env=env, cwd=str(BENCH), stdout=log, stderr=subprocess.STDOUT)
+    process = subprocess.Popen(gunicorn_command(app_spec, port, threads), env=env, cwd=str(BENCH), stdout=log, stderr=subprocess.STDOUT)
     try:
         wait_until_ready(f"http://127.0.0.1:{port}{ready_path}", process, log_path)
         deadline = time.time() + 30

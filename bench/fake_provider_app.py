@@ -4,10 +4,15 @@ Served by gunicorn like the hub. `GET /v1/account` answers the hub's question
 when the benchmark creates its Stripe integration; `GET /big?bytes=N` streams
 N bytes; anything else is a small JSON body. Every call must carry the
 integration's key, as a provider would insist.
+
+`?latency_ms=N` on that small-body path makes the answer wait N ms first
+(time.sleep, no CPU), as a real provider's API does; the benchmark gives
+the provider enough threads that the wait, not its thread count, bounds it.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -41,5 +46,8 @@ def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
         size = int(environ.get("QUERY_STRING", "bytes=0").partition("=")[2] or 0)
         start_response("200 OK", [("Content-Type", "application/octet-stream"), ("Content-Length", str(size))])
         return _pattern(size)
+    query = environ.get("QUERY_STRING", "")
+    if query.startswith("latency_ms="):
+        time.sleep(int(query.partition("=")[2] or 0) / 1000)
     start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(_BODY)))])
     return [_BODY]

@@ -77,6 +77,21 @@ def test_a_session_retries_under_hub_retries(make_connection):
     assert "Hub-Retries" not in connection.api.seen[-1].headers
 
 
+def test_a_providers_cookie_is_never_sent_again_by_a_later_call(make_connection):
+    """Calls share a connection pool, never a cookie jar: a cookie one tenant's call received must not ride on the next."""
+    connection = make_connection("stripe")
+
+    with connection.app.app_context():
+        stripe = connections.session(connection.tenant.id, connection.integration_id)
+        assert stripe.get("cookies").status_code == 200
+        assert stripe.get("v1/balance").status_code == 200
+        assert connections.session(connection.tenant.id, connection.integration_id).get("v1/balance").status_code == 200
+
+    assert [seen.target for seen in connection.api.seen] == ["/cookies", "/v1/balance", "/v1/balance"]
+    for seen in connection.api.seen:
+        assert "Cookie" not in seen.headers
+
+
 def test_another_tenants_integration_is_not_found_and_an_inactive_one_is_a_conflict(make_connection):
     connection = make_connection("stripe")
     intruder = make_tenant(connection.app, "Intruder")

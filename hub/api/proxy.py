@@ -26,6 +26,7 @@ from hub.provider.proxy import METHODS, ProxyRequest, forward
 from hub.provider.proxy_body import CHUNK_BYTES, ReplayableBody
 from hub.provider.proxy_request import parse_hub_retries, proxied_target, returned_headers
 from hub.runtime import current_hub
+from hub.storage.database import reads_outside_a_transaction
 
 blueprint = Blueprint("proxy", __name__)
 
@@ -69,6 +70,7 @@ def _streamed(upstream: requests.Response) -> Iterator[bytes]:
 # merge_slashes is off: werkzeug would otherwise answer `//host` with a redirect instead of the 400 it deserves.
 @blueprint.route("/api/integrations/<integration_id>/proxy/<remainder:path>", methods=list(METHODS), merge_slashes=False)
 def proxy(integration_id: str, path: str):  # type: ignore[no-untyped-def]
+    reads_outside_a_transaction()
     g.tenant_id = authenticate_api_key()
     retries = parse_hub_retries(request.headers.get("Hub-Retries"))
     raw_path, raw_query = proxied_target(_raw_target(), f"{request.script_root}/api/integrations/{integration_id}/proxy")

@@ -35,7 +35,12 @@ from hub.queue.queues import enqueue
 from hub.runtime import current_hub
 from hub.storage.leases import LeaseNotAcquired
 from hub.storage.models import Integration, db, utcnow
-from hub.tenancy.integrations import get_integration_with_credentials, update_integration_credentials, update_integration_status
+from hub.tenancy.integrations import (
+    IntegrationInUse,
+    get_integration_with_credentials,
+    update_integration_credentials,
+    update_integration_status,
+)
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +74,7 @@ def fresh_credentials(tenant_id: str, integration_id: str) -> dict[str, Any]:
     return fresh_credentials_of(integration, credentials)
 
 
-def fresh_credentials_of(integration: Integration, credentials: dict[str, Any]) -> dict[str, Any]:
+def fresh_credentials_of(integration: Integration | IntegrationInUse, credentials: dict[str, Any]) -> dict[str, Any]:
     """`fresh_credentials` for a row the caller already read with its credentials (one read fewer on a hot path)."""
     if integration.status == "needs_reauth":
         raise ReauthorizationRequired("The integration needs to be connected again.")

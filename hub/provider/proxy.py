@@ -16,8 +16,8 @@ The answer is the provider's `requests.Response`, opened with `stream=True`
 and not yet read, so the caller streams the body (raw bytes, nothing
 decompressed) and closes it. Redirects are never followed: a 3xx is an answer.
 
-Why not `provider_call`'s session: the proxy keeps a connection pool per
-thread (one TCP connection per call would halve its rate), sends only the
+Why not `provider_call`'s session: the proxy keeps connection pools per
+process (one TCP connection per call would halve its rate), sends only the
 headers the caller and the connector give (that session adds the access
 token to every request, which a Stripe Connect call must not carry), and
 must see a 401 to refresh and retry. The rule `provider_call` keeps is kept
@@ -33,9 +33,12 @@ import threading
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 import requests
+from requests.adapters import HTTPAdapter
+from requests.structures import CaseInsensitiveDict
 from urllib3.exceptions import NewConnectionError
 
 from hub.errors import BadRequest, Conflict, ConnectorNotConfigured, HubError, ProviderTimeout, ProviderUnreachable
@@ -45,7 +48,7 @@ from hub.provider.credentials import fresh_credentials_of, refresh_credentials
 from hub.provider.proxy_body import ReplayableBody
 from hub.provider.proxy_request import build_target_url, outgoing_headers, parse_retry_after
 from hub.runtime import current_hub
-from hub.tenancy.integrations import get_integration_with_credentials
+from hub.tenancy.integrations import integration_in_use
 from hub.types import ProxyConfig
 
 log = logging.getLogger(__name__)
@@ -60,7 +63,12 @@ CONNECT_TIMEOUT_SECONDS = 5.0
 BACKOFF_FIRST_SECONDS = 0.2
 BACKOFF_MAX_SECONDS = 5.0
 
-_sessions = threading.local()
+# Connections kept open per provider host, and hosts kept pooled: enough for a worker's threads.
+POOLED_CONNECTIONS_PER_HOST = 32
+POOLED_HOSTS = 64
+
+_adapter: HTTPAdapter | None = None
+_adapter_lock = threading.Lock()
 
 
 @dataclass
@@ -83,20 +91,43 @@ class ProxyAnswer:
     attempts: int
 
 
-def transport() -> requests.Session:
-    """This thread's connection pool to providers.
+def transport() -> HTTPAdapter:
+    """This process's connection pools to providers, shared by its threads (urllib3's pools are thread-safe).
 
-    `trust_env` is off: a `.netrc` would add credentials to the request and
-    proxy variables would route a tenant's token through another host. No
-    default headers: the provider receives the caller's and the connector's only.
+    The adapter alone, not a `requests.Session`: a session keeps a cookie jar,
+    so a cookie one tenant's provider set would ride on the next call to that
+    host, whoever makes it; it would also read `.netrc` credentials and proxy
+    variables from the environment, and add default headers. The provider
+    receives the caller's and the connector's headers only.
     """
-    session = getattr(_sessions, "session", None)
-    if session is None:
-        session = requests.Session()
-        session.trust_env = False
-        session.headers.clear()
-        _sessions.session = session
-    return session
+    global _adapter
+    adapter = _adapter
+    if adapter is None:
+        with _adapter_lock:
+            if _adapter is None:
+                _adapter = HTTPAdapter(pool_connections=POOLED_HOSTS, pool_maxsize=POOLED_CONNECTIONS_PER_HOST, max_retries=0)
+            adapter = _adapter
+    return adapter
+
+
+def send(method: str, url: str, headers: dict[str, str], body: Any, timeout: tuple[float, float]) -> requests.Response:
+    """One request on the shared pools, not redirected, its body left unread (`stream`).
+
+    `url` is used as it is: `build_target_url` already checked that requests'
+    own preparation leaves it unchanged. The body goes through requests'
+    preparation, which gives a known length Content-Length and an unknown one
+    chunked framing.
+    """
+    prepared = requests.PreparedRequest()
+    prepared.method = method
+    prepared.url = url
+    prepared.headers = CaseInsensitiveDict(headers)
+    prepared.prepare_body(body, None)
+    prepared.hooks = {"response": []}
+    started = time.monotonic()
+    response = transport().send(prepared, stream=True, timeout=timeout)
+    response.elapsed = timedelta(seconds=time.monotonic() - started)
+    return response
 
 
 def _settings() -> dict[str, Any]:
@@ -150,14 +181,15 @@ def forward(tenant_id: str, integration_id: str, call: ProxyRequest) -> ProxyAns
     method = call.method.upper()
     if method not in METHODS:
         raise BadRequest(f"The proxy does not forward {method}.")
-    integration, stored_credentials = get_integration_with_credentials(tenant_id, integration_id)
+    integration, stored_credentials = integration_in_use(tenant_id, integration_id)
+    # Ended before anything else: a token refresh below writes in a transaction of its own.
+    end_transaction()
     connector, status = integration.connector, integration.status
     if connector not in current_hub().plugins.connectors:
         raise BadRequest(f"The {connector} connector is not installed.")
     if not current_hub().plugins.has_hook(connector, "proxy_config"):
         raise BadRequest(f"The {connector} connector has no API base URL to proxy to.")
     if status != "active":
-        end_transaction()
         raise Conflict(f"The integration is {status}; only an active integration can be used.")
     current_hub().rate_limits.limit_proxy(integration_id)
     credentials = fresh_credentials_of(integration, stored_credentials)
@@ -209,14 +241,12 @@ def forward(tenant_id: str, integration_id: str, call: ProxyRequest) -> ProxyAns
             raise ProviderTimeout("The provider did not answer in time.", headers={"Hub-Proxy-Attempts": str(attempts)})
         attempts += 1
         try:
-            response = transport().request(
+            response = send(
                 method,
                 url,
-                headers=headers,
-                data=call.body.attempt() if call.body is not None else None,
-                stream=True,
-                allow_redirects=False,
-                timeout=(min(CONNECT_TIMEOUT_SECONDS, remaining), remaining),
+                headers,
+                call.body.attempt() if call.body is not None else None,
+                (min(CONNECT_TIMEOUT_SECONDS, remaining), remaining),
             )
         except requests.Timeout as error:
             not_sent = isinstance(error, requests.ConnectTimeout)

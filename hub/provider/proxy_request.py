@@ -301,7 +301,9 @@ def _check_stays_under(url: str, base: _Base, base_path: str) -> None:
     """The design's final check, done with the parser that requests itself uses."""
     try:
         parsed = parse_url(url)
-        prepared = requests.Request("GET", url).prepare().url
+        preparation = requests.PreparedRequest()
+        preparation.prepare_url(url, None)
+        prepared = preparation.url
     except (ValueError, requests.exceptions.RequestException):
         raise _refuse("the URL cannot be built") from None
     port = parsed.port or _DEFAULT_PORTS.get(parsed.scheme or "", 0)

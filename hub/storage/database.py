@@ -88,6 +88,23 @@ def read_only_connection() -> Iterator[sa.Connection]:
         yield connection
 
 
+def reads_outside_a_transaction() -> None:
+    """Run the session's next statements each on its own (autocommit) until its next commit; PostgreSQL only.
+
+    For a request that only reads before it hands over to something slow (the
+    proxy: an API key, an integration, then the provider): BEGIN and COMMIT
+    are two round trips of the four such a request makes, each a wait on a
+    busy machine. Call it before the session is used; after the next commit
+    the session's connections are transactional again. SQLite is left alone:
+    it has no round trips to save, and its reads begin IMMEDIATE for a reason.
+    A session already in a transaction keeps it.
+    """
+    if db.session().in_transaction():
+        return  # the session already began (a request within an app context that used it): keep its transaction
+    if db.session.get_bind().dialect.name == "postgresql":
+        db.session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+
+
 def release_write_lock() -> None:
     """End the session's transaction if it holds SQLite's write lock; keep it otherwise.
 

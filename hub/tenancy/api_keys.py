@@ -93,16 +93,19 @@ def tenant_for_api_key(presented: str) -> str | None:
     return found[1] if found is not None else None
 
 
+_api_keys = ApiKey.__table__
+# Built once: every authenticated call runs it, and building an ORM statement costs more than running this one.
+_LIVE_KEY_BY_HASH = sa.select(_api_keys.c.id, _api_keys.c.tenant_id, _api_keys.c.key_hash, _api_keys.c.last_used_at).where(
+    _api_keys.c.key_hash == sa.bindparam("digest"), _api_keys.c.revoked_at.is_(None)
+)
+
+
 def live_api_key(presented: str) -> tuple[str, str] | None:
     """The id and tenant id of a live API key, or None. Compares hashes in constant time."""
     if not presented.startswith(API_KEY_PREFIX) or len(presented) > 200:
         return None
     digest = hash_secret(presented)
-    row = db.session.execute(
-        sa.select(ApiKey.id, ApiKey.tenant_id, ApiKey.key_hash, ApiKey.last_used_at).where(
-            ApiKey.key_hash == digest, ApiKey.revoked_at.is_(None)
-        )
-    ).first()
+    row = db.session.connection().execute(_LIVE_KEY_BY_HASH, {"digest": digest}).first()
     if row is None or not hmac.compare_digest(row.key_hash, digest):
         return None
     _note_use(row.id, row.last_used_at)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 
@@ -141,6 +141,35 @@ def get_integration_with_credentials(tenant_id: str, integration_id: str) -> tup
     """The integration and its decrypted credentials (for workers and connectors only)."""
     integration = get_integration_by_id(tenant_id, integration_id)
     return integration, decrypt_credentials(integration)
+
+
+class IntegrationInUse(NamedTuple):
+    """The columns a call through an integration reads: who it is, its connector, its state and its token's expiry."""
+
+    id: str
+    tenant_id: str
+    connector: str
+    status: str
+    token_expires_at: datetime | None
+    credentials_ciphertext: str
+
+
+_integrations = Integration.__table__
+# Built once: the hot path (every proxied call) pays neither statement construction nor ORM loading.
+_IN_USE = sa.select(*(_integrations.c[name] for name in IntegrationInUse._fields)).where(
+    _integrations.c.id == sa.bindparam("integration_id"),
+    _integrations.c.tenant_id == sa.bindparam("tenant_id"),
+    _integrations.c.deleted_at.is_(None),
+)
+
+
+def integration_in_use(tenant_id: str, integration_id: str) -> tuple[IntegrationInUse, dict[str, Any]]:
+    """A live integration of this tenant, as the values a call needs, with its decrypted credentials; 404 otherwise."""
+    row = db.session.connection().execute(_IN_USE, {"integration_id": integration_id, "tenant_id": tenant_id}).first()
+    if row is None:
+        raise NotFound("No such integration")
+    integration = IntegrationInUse(*row)
+    return integration, open_credentials(integration.tenant_id, integration.id, integration.credentials_ciphertext)
 
 
 def update_integration_credentials(
