@@ -24,6 +24,8 @@ another context), `ConfigurationError` for a spec it cannot use.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
+
 import base64
 import hashlib
 import json
@@ -51,26 +53,26 @@ class WrappedKey:
     blob: bytes
 
 
-class KeyProvider:
+class KeyProvider(ABC):
     """What a key provider implements. Contexts are small dicts of ids, never secret (KMS logs them)."""
 
     name = "abstract"
 
+    @abstractmethod
     def generate_data_key(self, context: Mapping[str, str]) -> tuple[bytes, WrappedKey]:
         """A new random 32-byte data key, and the same key wrapped under the newest master key."""
-        raise NotImplementedError
 
+    @abstractmethod
     def unwrap(self, wrapped: WrappedKey, context: Mapping[str, str]) -> bytes:
         """The data key `wrapped` holds; `DecryptionFailed` when the provider refuses."""
-        raise NotImplementedError
 
+    @abstractmethod
     def rewrap(self, wrapped: WrappedKey, context: Mapping[str, str]) -> WrappedKey:
         """The same data key wrapped under the newest master key (`hub keys rotate`)."""
-        raise NotImplementedError
 
+    @abstractmethod
     def current_master_key_id(self) -> str:
         """The id of the master key new data keys are wrapped under (what `rewrap` wraps to)."""
-        raise NotImplementedError
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.name})"

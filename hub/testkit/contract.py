@@ -30,7 +30,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -93,6 +93,9 @@ class ConnectorContract:
         package to install) is simply not part of this connector's contract.
         """
         super().__init_subclass__(**kwargs)
+        missing = [name for name in ("samples", "sign") if not callable(getattr(cls, name, None))]
+        if missing:
+            raise TypeError(f"{cls.__name__} must define {' and '.join(missing)}() to run the connector contract")
         left_out = {
             "test_a_tampered_delivery_is_refused": not cls.signs_body,
             "test_a_stale_or_future_delivery_is_refused": not cls.signs_timestamp,
@@ -105,14 +108,12 @@ class ConnectorContract:
                 setattr(cls, name, None)
 
     # what a subclass gives ------------------------------------------------
-
-    def samples(self) -> list[SampleDelivery]:
-        """Deliveries the connector turns into at least one event each."""
-        raise NotImplementedError("a ConnectorContract subclass lists sample deliveries")
-
-    def sign(self, body: bytes, *, secret: str, now: float) -> Mapping[str, str]:
-        """The headers the provider adds to `body` to sign it with `secret` at time `now`."""
-        raise NotImplementedError("a ConnectorContract subclass says how the provider signs")
+    # samples(self) -> list[SampleDelivery]: deliveries the connector turns into at least one event each.
+    # sign(self, body, *, secret, now) -> Mapping[str, str]: the headers the provider adds to `body`
+    #   to sign it with `secret` at time `now`.
+    # Both are required: a subclass without them is refused when it is defined.
+    samples: Callable[[], list[SampleDelivery]]
+    sign: Callable[..., Mapping[str, str]]
 
     def sync_api(self) -> AbstractContextManager[Any] | None:
         """A context manager serving a fake of the provider's API with records to sync (a `FakeProviderAPI`'s
