@@ -101,6 +101,8 @@ def test_an_operator_adds_a_destination_sees_it_delivered_retries_rotates_and_si
     assert secret.startswith("whsec_")
     assert visit.fits_a_phone()
     receiving.secret = secret
+    visit.browser.execute_script("document.getElementById('secret').value = arguments[0]", "whsec_" + "EXAMPLEsecretFORtheDOCS0000000000000000000=")
+    visit.shoot("console-destination-added")
     visit.click("#done")
     visit.wait_for_heading(url)
     assert secret not in visit.browser.page_source
@@ -116,6 +118,9 @@ def test_an_operator_adds_a_destination_sees_it_delivered_retries_rotates_and_si
     receiving.failing = True
     deliver(hub, integration, {"id": "evt_2", "type": "order.paid", "data": {}})
     run_worker(hub)
+    visit.browser.refresh()
+    assert statuses(visit) == ["failed", "succeeded"]
+    visit.shoot("console-deliveries")
     visit.browser.find_element(By.CSS_SELECTOR, "#filter-status option[value=failed]").click()
     visit.click(".filters button")
     WebDriverWait(visit.browser, 20).until(lambda driver: "status=failed" in driver.current_url)
@@ -144,7 +149,12 @@ def test_an_operator_adds_a_destination_sees_it_delivered_retries_rotates_and_si
     run_worker(hub)
     assert [payload["type"] for payload in receiving.verified][-1] == "order.shipped"
 
-    visit.click("#done")
+    visit.browser.find_element(By.LINK_TEXT, "Destinations").click()
+    visit.wait_for_heading("Destinations")
+    assert "Orders app" in visit.browser.page_source and "event types: order.*" in visit.browser.page_source
+    assert visit.fits_a_phone()
+    visit.shoot("console-destinations")
+    visit.browser.find_element(By.LINK_TEXT, url).click()
     visit.wait_for_heading(url)
     visit.click("#disable")
     WebDriverWait(visit.browser, 20).until(expected_conditions.text_to_be_present_in_element((By.ID, "status"), "disabled"))
