@@ -170,3 +170,49 @@ def test_an_operator_adds_a_destination_sees_it_delivered_retries_rotates_and_si
     visit.wait_for_heading("Sign in to the hub console")
     visit.open("/console/destinations")
     assert visit.heading() == "Sign in to the hub console"
+
+
+@pytest.fixture
+def without_javascript(browser: Any) -> Iterator[Any]:
+    browser.execute_cdp_cmd("Emulation.setScriptExecutionDisabled", {"value": True})
+    try:
+        yield browser
+    finally:
+        browser.execute_cdp_cmd("Emulation.setScriptExecutionDisabled", {"value": False})
+
+
+def test_with_javascript_off_a_bad_form_is_told_and_a_destination_is_added_and_deleted(without_javascript, visit, hub, receiver):
+    _receiving, url = receiver
+    tenant = make_tenant(hub.app, "Acme")
+    visit.sign_in(tenant.api_key)
+    visit.open("/console/destinations/new")
+    for control in visit.browser.find_elements(By.CSS_SELECTOR, "main input:not([type=hidden]), main select"):
+        assert visit.browser.find_elements(By.CSS_SELECTOR, f"label[for='{control.get_attribute('id')}']"), control.get_attribute("name")
+    visit.browser.find_element(By.ID, "url").send_keys(url)
+    visit.browser.find_element(By.ID, "connectors").send_keys("Not A Connector")
+    visit.click("#create-destination")
+    WebDriverWait(visit.browser, 20).until(expected_conditions.presence_of_element_located((By.ID, "form-errors")))
+    visit.check(400, refetch=False)
+    assert "a connector id is" in visit.browser.find_element(By.ID, "form-errors").text
+    assert visit.browser.find_element(By.ID, "url").get_attribute("value") == url
+    assert hub.client().get("/api/destinations", headers=tenant.headers).json["destinations"] == []
+    visit.browser.find_element(By.ID, "connectors").clear()
+    visit.click("#create-destination")
+    WebDriverWait(visit.browser, 20).until(expected_conditions.text_to_be_present_in_element((By.TAG_NAME, "h1"), "Destination added"))
+    assert not visit.browser.find_element(By.CSS_SELECTOR, "button.copy").is_displayed()
+    visit.click("#done")
+    visit.wait_for_heading(url)
+    visit.click("#delete")
+    visit.wait_for_heading("Delete this destination?")
+    visit.click("#confirm-delete")
+    visit.wait_for_heading("Destinations")
+    assert hub.client().get("/api/destinations", headers=tenant.headers).json["destinations"] == []
+
+
+def test_another_tenants_destination_is_a_404_page(visit, hub):
+    tenant = make_tenant(hub.app, "Acme")
+    other = make_tenant(hub.app, "Globex")
+    theirs = hub.client().post("/api/destinations", json={"url": "http://127.0.0.1:9/hooks"}, headers=other.headers).json
+    visit.sign_in(tenant.api_key)
+    for path in ("", "/deliveries", "/delete"):
+        visit.open(f"/console/destinations/{theirs['id']}{path}", 404)
