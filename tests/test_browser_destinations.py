@@ -8,6 +8,7 @@ page showed, and answers 401 to anything that does not verify (so a
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,7 +24,7 @@ from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 from hub.testing import make_tenant
 from hub.testkit.http_server import serve_wsgi
 from tests.pipeline_fixtures import APP_SECRET, PROCESSOR_MODULE
-from tests.test_browser_flows import Visit, create_signed_integration, deliver, run_worker, shots  # noqa: F401
+from tests.test_browser_flows import Visit, create_signed_integration, deliver, run_worker
 
 
 class Receiver:
@@ -73,7 +74,14 @@ def hub(live_hub: Any, signed_distribution: Path, tmp_path: Path, monkeypatch: p
 
 
 @pytest.fixture
-def visit(browser: Any, hub: Any, shots: Path) -> Visit:  # noqa: F811
+def shots(tmp_path: Path) -> Path:
+    folder = Path(os.environ.get("HUB_SCREENSHOTS_DIR") or tmp_path / "screenshots")
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+@pytest.fixture
+def visit(browser: Any, hub: Any, shots: Path) -> Visit:
     return Visit(browser, hub, shots)
 
 
