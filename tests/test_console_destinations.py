@@ -75,6 +75,9 @@ def test_a_destination_is_created_and_its_secret_shown_once(console, hub_app, ac
     ({"integration_ids": "not-an-id"}, "Integration ids"),
     ({"integration_ids": new_id()}, "does not have"),
     ({"description": "x" * 501}, "Description"),
+    ({"description": "nul\x00"}, "Description"),
+    ({"url": "http://127.0.0.1:9/ho\x00oks"}, "URL"),
+    ({"url": "http://" + "a" * 2100 + ".com/"}, "URL"),
 ])
 def test_bad_input_gives_the_form_again_with_a_message_and_stores_nothing(console, hub_app, form, message):
     response = create(console, **form)
