@@ -358,6 +358,7 @@ def web_pages() -> dict[str, Any]:
     """The Connect page and the console: HTML pages for people, documented so every route has its entry."""
     integration = [_text_path("integration_id")]
     event = [_text_path("event_id")]
+    destination = [_text_path("destination_id")]
     return {
         "/connect": {"get": {
             "operationId": "connectPage", "tags": ["browser"],
@@ -409,6 +410,27 @@ def web_pages() -> dict[str, Any]:
         "/console/dead-letters": _console_get("consoleDeadLetters", "The tenant's dead events.", query=("connector", "integration_id", "type", "cursor", "limit")),
         "/console/events/{event_id}": {"parameters": event, **_console_get("consoleEvent", "One event and its CloudEvent.")},
         "/console/events/{event_id}/replay": {"parameters": event, **_console_post("consoleReplayEvent", "Queue the event for processing again.")},
+        "/console/destinations": {
+            **_console_get("consoleDestinations", "The tenant's destinations, a page at a time.", query=("cursor", "limit")),
+            "post": {**_console_post("consoleCreateDestination", "Add a destination (url, description, event_types, connectors, integration_ids).")["post"],
+                     "responses": {"200": _page("Added: the signing secret, shown this once"), **SIGN_IN_FIRST,
+                                   **_page_errors("400", "403", "409", "413", "429")}},
+        },
+        "/console/destinations/new": _console_get("consoleNewDestination", "The form to add a destination."),
+        "/console/destinations/{destination_id}": {"parameters": destination, **_console_get("consoleDestination", "One destination and its actions.")},
+        "/console/destinations/{destination_id}/rotate-secret": {"parameters": destination, "post": {
+            **_console_post("consoleRotateDestinationSecret", "A new signing secret, shown this once.")["post"],
+            "responses": {"200": _page("The new signing secret, shown this once"), **SIGN_IN_FIRST, **_page_errors("403", "404", "413", "429")},
+        }},
+        "/console/destinations/{destination_id}/status": {"parameters": destination, **_console_post("consoleSetDestinationStatus", "Disable or enable (status).")},
+        "/console/destinations/{destination_id}/delete": {
+            "parameters": destination,
+            **_console_get("consoleConfirmDeleteDestination", "Ask before deleting a destination."),
+            **_console_post("consoleDeleteDestination", "Delete the destination and its deliveries."),
+        },
+        "/console/destinations/{destination_id}/deliveries": {"parameters": destination, **_console_get(
+            "consoleDestinationDeliveries", "A destination's deliveries, filtered by status, a page at a time.", query=("status", "cursor", "limit"))},
+        "/console/deliveries/{delivery_id}/retry": {"parameters": [_text_path("delivery_id")], **_console_post("consoleRetryDelivery", "Queue one more attempt of a delivery.")},
     }
 
 

@@ -591,6 +591,11 @@ def _scoped(tenant_id: str | None, delivery_id: str) -> Delivery:
     return delivery
 
 
+def get_delivery(tenant_id: str, delivery_id: str) -> Delivery:
+    """One delivery of the tenant: another tenant's id is as unknown as a made-up one (404)."""
+    return _scoped(tenant_id, delivery_id)
+
+
 def retry_delivery(tenant_id: str | None, delivery_id: str) -> Dispatch:
     """A manual retry: one more attempt, now, with the same `webhook-id`; committed, and returned to enqueue."""
     delivery = _scoped(tenant_id, delivery_id)

@@ -12,10 +12,11 @@ from flask import Flask
 
 
 def register_web(app: Flask) -> None:
-    from hub.web import assets, connect_page, console_auth, console_events, console_integrations
+    from hub.web import assets, connect_page, console_auth, console_destinations, console_events, console_integrations
 
     app.register_blueprint(assets.blueprint)
     app.register_blueprint(connect_page.blueprint)
     app.register_blueprint(console_auth.blueprint)
     app.register_blueprint(console_integrations.blueprint)
     app.register_blueprint(console_events.blueprint)
+    app.register_blueprint(console_destinations.blueprint)

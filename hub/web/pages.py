@@ -30,6 +30,7 @@ CONSOLE_NAV = [
     ("Integrations", "console_integrations.integrations"),
     ("Events", "console_events.events"),
     ("Dead letters", "console_events.dead_letters"),
+    ("Destinations", "console_destinations.destinations"),
 ]
 
 
